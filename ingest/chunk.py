@@ -1,0 +1,195 @@
+"""Parsed blocks -> token-sized chunks that keep their heading, page and tables.
+
+Prose is grouped into sections (a heading and what follows it, on one page) and
+packed greedily up to ``chunk_size`` tokens; a section too long for one chunk is
+split by llama-index's :class:`SentenceSplitter` and the heading is repeated at the
+top of every piece, so a chunk read alone still says what it is about. Tables are
+split by rows, each piece rendered as a pipe table with the header row repeated,
+so a price list stays a table rather than a run of words.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from ingest.types import Block, Chunk
+
+__all__ = ["Chunker", "render_rows"]
+
+Tokenize = Callable[[str], list[int] | list[str]]
+
+_HEADING_KINDS = {"Title", "Header"}
+_SKIP_KINDS = {"PageBreak", "PageNumber", "Footer", "Image"}
+
+
+@dataclass
+class _Section:
+    heading: str | None
+    page: int | None
+    lines: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def render_rows(rows: Iterable[Iterable[str]]) -> str:
+    """Render table rows as a pipe table, one row a line."""
+    return "\n".join("| " + " | ".join(cell.strip() for cell in row) + " |" for row in rows)
+
+
+class Chunker:
+    """Split blocks into chunks of at most ``chunk_size`` tokens of ``tokenize``."""
+
+    def __init__(self, tokenize: Tokenize, chunk_size: int = 256, chunk_overlap: int = 32) -> None:
+        from llama_index.core.node_parser import SentenceSplitter
+
+        self._tokenize = tokenize
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self._splitter_cls = SentenceSplitter
+        self._splitters: dict[int, SentenceSplitter] = {}
+
+    def count(self, text: str) -> int:
+        return len(self._tokenize(text))
+
+    def chunk(self, blocks: Iterable[Block]) -> list[Chunk]:
+        """Chunks in document order, numbered from 0."""
+        pieces: list[tuple[str, int | None, str, str | None]] = []
+        for item in self._sections_and_tables(blocks):
+            if isinstance(item, _Section):
+                pieces.extend(self._pack_section(item))
+            else:
+                pieces.extend(self._split_table(item[0], item[1]))
+        merged = self._merge_small(pieces)
+        return [
+            Chunk(text=text, index=i, page=page, kind=kind, heading=heading)
+            for i, (text, page, kind, heading) in enumerate(merged)
+        ]
+
+    # -- grouping ---------------------------------------------------------------------
+
+    def _sections_and_tables(
+        self, blocks: Iterable[Block]
+    ) -> Iterator[_Section | tuple[Block, str | None]]:
+        heading: str | None = None
+        section: _Section | None = None
+        emitted = False
+        for block in blocks:
+            text = block.text.strip()
+            if block.kind in _SKIP_KINDS or (not text and not block.rows):
+                continue
+            new_page = section is not None and block.page != section.page
+            # Consecutive headings (a title slide, "Part 2" then "2.1 ...") stay together.
+            starts_section = block.kind in _HEADING_KINDS and not (
+                section is not None and _all_headings(section)
+            )
+            if starts_section or block.rows is not None or new_page:
+                # A heading with nothing under it is dropped: what follows carries it.
+                if section is not None and not _heading_only(section):
+                    yield section
+                    emitted = True
+                section = None
+            if block.rows is not None:
+                yield (block, heading)
+                emitted = True
+                continue
+            if block.kind in _HEADING_KINDS:
+                heading = text
+            if section is None:
+                section = _Section(heading=heading, page=block.page)
+            section.lines.append(text)
+            section.kinds.append(block.kind)
+        if section is not None and (not emitted or not _heading_only(section)):
+            yield section
+
+    # -- prose ------------------------------------------------------------------------
+
+    def _splitter(self, budget: int) -> object:
+        if budget not in self._splitters:
+            overlap = min(self.chunk_overlap, budget // 4)
+            self._splitters[budget] = self._splitter_cls(
+                chunk_size=budget, chunk_overlap=overlap, tokenizer=self._tokenize
+            )
+        return self._splitters[budget]
+
+    def _pack_section(self, section: _Section) -> Iterator[tuple[str, int | None, str, str | None]]:
+        kind = _dominant(section.kinds)
+        text = section.text
+        if self.count(text) <= self.chunk_size:
+            yield (text, section.page, kind, section.heading)
+            return
+        prefix = section.heading if section.heading and text.startswith(section.heading) else None
+        body = text[len(prefix) :].lstrip() if prefix else text
+        budget = self.chunk_size - (self.count(prefix) + 2 if prefix else 0)
+        splitter = self._splitter(max(budget, self.chunk_size // 2))
+        for piece in splitter.split_text(body):  # type: ignore[attr-defined]
+            yield (f"{prefix}\n{piece}" if prefix else piece, section.page, kind, section.heading)
+
+    def _merge_small(
+        self, pieces: list[tuple[str, int | None, str, str | None]]
+    ) -> list[tuple[str, int | None, str, str | None]]:
+        """Pack consecutive small prose pieces of one page into one chunk.
+
+        Fewer, fuller chunks embed faster and retrieve better than many one-line ones.
+        Tables are never merged with prose.
+        """
+        out: list[tuple[str, int | None, str, str | None]] = []
+        sizes: list[int] = []
+        for text, page, kind, heading in pieces:
+            size = self.count(text)
+            mergeable = out and kind != "Table" and out[-1][2] != "Table" and out[-1][1] == page
+            if mergeable and sizes[-1] + size + 1 <= self.chunk_size:
+                prev = out[-1]
+                out[-1] = (f"{prev[0]}\n\n{text}", page, prev[2], prev[3] or heading)
+                sizes[-1] += size + 1
+                continue
+            out.append((text, page, kind, heading))
+            sizes.append(size)
+        return out
+
+    # -- tables -----------------------------------------------------------------------
+
+    def _split_table(
+        self, block: Block, heading: str | None
+    ) -> Iterator[tuple[str, int | None, str, str | None]]:
+        rows = list(block.rows or ())
+        if not rows:
+            return
+        header, body = rows[0], rows[1:] or []
+        title = f"{heading}\n" if heading else ""
+        head_text = title + render_rows([header])
+        budget = self.chunk_size - self.count(head_text)
+        batch: list[tuple[str, ...]] = []
+        used = 0
+        for row in body:
+            cost = self.count(render_rows([row])) + 1
+            if batch and used + cost > budget:
+                yield (head_text + "\n" + render_rows(batch), block.page, "Table", heading)
+                batch, used = [], 0
+            batch.append(row)
+            used += cost
+        if batch or not body:
+            yield (
+                head_text + ("\n" + render_rows(batch) if batch else ""),
+                block.page,
+                "Table",
+                heading,
+            )
+
+
+def _all_headings(section: _Section) -> bool:
+    return all(k in _HEADING_KINDS for k in section.kinds)
+
+
+def _heading_only(section: _Section) -> bool:
+    """A lone heading line: everything after it repeats it, so it need not stand alone."""
+    return len(section.lines) == 1 and section.kinds[0] in _HEADING_KINDS
+
+
+def _dominant(kinds: list[str]) -> str:
+    prose = [k for k in kinds if k not in _HEADING_KINDS] or kinds
+    return Counter(prose).most_common(1)[0][0]

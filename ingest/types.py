@@ -1,0 +1,33 @@
+"""The data that flows through ingestion: parsed blocks, then chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Block", "Chunk"]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One element of a parsed document: a title, a paragraph, a list item, a table.
+
+    ``rows`` is set for tables only: the cells, header row first, so a table can be
+    chunked by rows and rendered as a table rather than as a run of words.
+    """
+
+    text: str
+    kind: str
+    page: int | None = None
+    rows: tuple[tuple[str, ...], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a document small enough to embed, with where it came from."""
+
+    text: str
+    index: int
+    page: int | None
+    kind: str
+    heading: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
