@@ -1,0 +1,230 @@
+"""The library API every front end uses: ingest, list, remove, search, ask.
+
+Construction is cheap; models, the store and the keyword index load on first
+use and are then kept (one :class:`Assistant` per process is the intended use).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+
+from ingest.manifest import DocumentRecord, Manifest
+from rag.answer import Answer, AnswerStream
+from rag.config import RetrievalMode, Settings
+from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.generate import Generator, open_generator
+from rag.indexer import Indexer, IngestReport, Progress
+from rag.keyword import KeywordIndex
+from rag.privacy import lock_down
+from rag.prompt import build_messages
+from rag.retrieve import Passage, Retriever
+from rag.store import VectorStore, open_store
+
+__all__ = ["Assistant"]
+
+
+class Assistant:
+    """Ingest documents and answer questions about them, locally."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
+        lock_down()
+        self.settings = settings or Settings()
+        self._embedder = embedder
+        self._generator = generator
+        self._stores: dict[str, VectorStore] = {}
+        self._keyword: dict[str, KeywordIndex] = {}
+        self._lock = threading.RLock()
+
+    # -- components (loaded on first use) ---------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from rag.models import bundled_embedder
+
+            path = self.settings.embed_model or bundled_embedder()
+            self._embedder = SentenceTransformerEmbedder(path, self.settings.embed_batch_size)
+        return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            self._generator = open_generator(self.settings)
+        return self._generator
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        return Manifest(self.settings.manifest_path)
+
+    def store(self, collection: str | None = None) -> VectorStore:
+        name = collection or self.settings.collection
+        with self._lock:
+            if name not in self._stores:
+                self._stores[name] = open_store(self.settings, name)
+            return self._stores[name]
+
+    # -- documents --------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        collection: str | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Add, update and remove documents so the collection matches ``paths``."""
+        from ingest.chunk import Chunker
+
+        name = collection or self.settings.collection
+        indexer = Indexer(
+            self.store(name),
+            self.embedder,
+            self.manifest,
+            Chunker(self.embedder.tokenize, self.settings.chunk_size, self.settings.chunk_overlap),
+            name,
+            int(self.settings.max_file_mb * 1e6),
+        )
+        report = indexer.ingest(paths, progress)
+        if report.changed or self._keyword_stale(name):
+            self._rebuild_keyword(name)
+        return report
+
+    def documents(
+        self, collection: str | None = None, prefix: str | None = None
+    ) -> list[DocumentRecord]:
+        """Ingested documents, optionally those under a path prefix."""
+        return self.manifest.documents(collection or self.settings.collection, _abs(prefix))
+
+    def remove(self, path: str | Path, collection: str | None = None) -> list[str]:
+        """Remove a document, or every document under a folder; the sources removed."""
+        name = collection or self.settings.collection
+        target = _abs(str(path)) or ""
+        exact = self.manifest.get(name, target)
+        docs = [exact] if exact else self.manifest.documents(name, target.rstrip("/") + "/")
+        store = self.store(name)
+        for doc in docs:
+            store.delete_source(doc.source)
+            self.manifest.delete(name, doc.source)
+        if docs:
+            self._rebuild_keyword(name)
+        return [d.source for d in docs]
+
+    # -- questions --------------------------------------------------------------------
+
+    def retriever(self, collection: str | None = None) -> Retriever:
+        name = collection or self.settings.collection
+        return Retriever(
+            self.store(name),
+            self.embedder,
+            lambda: self.keyword_index(name),
+            rrf_k=self.settings.rrf_k,
+        )
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: RetrievalMode | None = None,
+        collection: str | None = None,
+        prefix: str | None = None,
+    ) -> list[Passage]:
+        """The best passages for ``query`` (no model call)."""
+        sources = self._scope(collection, prefix)
+        return self.retriever(collection).search(
+            query, k or self.settings.top_k, mode or self.settings.retrieval_mode, sources
+        )
+
+    def ask_stream(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: RetrievalMode | None = None,
+        collection: str | None = None,
+        prefix: str | None = None,
+    ) -> AnswerStream:
+        """Retrieve, then stream a cited answer; iterate it, then read ``.answer``."""
+        started = time.perf_counter()
+        passages = self.search(question, k, mode, collection, prefix)
+        timings = {"retrieval_s": time.perf_counter() - started}
+        if self.relevance(question, passages, collection) < self.settings.min_relevance:
+            return AnswerStream(question, passages, None, timings, time.perf_counter)
+        messages = build_messages(question, [(p.source, p.page, p.text) for p in passages])
+        tokens = self.generator.stream(
+            messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature
+        )
+        return AnswerStream(question, passages, tokens, timings, time.perf_counter)
+
+    def relevance(
+        self, question: str, passages: Sequence[Passage], collection: str | None = None
+    ) -> float:
+        """How well the passages match the question, 0..1: the mean of the best cosine
+        similarity and the IDF-weighted share of question terms the top passages contain.
+
+        Either signal alone lets unanswerable questions through (dense similarity is
+        high for on-topic but unanswered questions; term overlap misses paraphrases).
+        """
+        if not passages:
+            return 0.0
+        similarity = max(p.similarity for p in passages)
+        coverage = self.keyword_index(collection).coverage(question, [p.text for p in passages[:3]])
+        return (max(similarity, 0.0) + coverage) / 2
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        """Like :meth:`ask_stream`, returning the finished answer."""
+        return self.ask_stream(question, **kwargs).answer  # type: ignore[arg-type]
+
+    # -- keyword index ----------------------------------------------------------------
+
+    def keyword_index(self, collection: str | None = None) -> KeywordIndex:
+        """The collection's BM25 index, rebuilt if the collection changed since it was built."""
+        name = collection or self.settings.collection
+        with self._lock:
+            generation = self.manifest.generation(name)
+            cached = self._keyword.get(name)
+            if cached is not None and cached.generation == generation:
+                return cached
+            loaded = KeywordIndex.load(self._keyword_dir(name))
+            if loaded is None or loaded.generation != generation:
+                return self._rebuild_keyword(name)
+            self._keyword[name] = loaded
+            return loaded
+
+    def _keyword_dir(self, name: str) -> Path:
+        return self.settings.keyword_dir / "".join(c if c.isalnum() else "_" for c in name)
+
+    def _keyword_stale(self, name: str) -> bool:
+        loaded = KeywordIndex.load(self._keyword_dir(name))
+        return loaded is None or loaded.generation != self.manifest.generation(name)
+
+    def _rebuild_keyword(self, name: str) -> KeywordIndex:
+        with self._lock:
+            generation = self.manifest.generation(name)
+            records = (
+                (r.id, str(r.metadata.get("source", "")), r.text)
+                for r in self.store(name).iter_records()
+            )
+            index = KeywordIndex.build(records, generation)
+            index.save(self._keyword_dir(name))
+            self._keyword[name] = index
+            return index
+
+    def _scope(self, collection: str | None, prefix: str | None) -> Sequence[str] | None:
+        if not prefix:
+            return None
+        return [d.source for d in self.documents(collection, prefix)]
+
+
+def _abs(path: str | None) -> str | None:
+    if path is None:
+        return None
+    return os.path.abspath(os.path.expanduser(path))

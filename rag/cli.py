@@ -1,0 +1,204 @@
+"""The ``rag`` command: a thin layer over :class:`rag.Assistant`.
+
+Exit codes: 0 success; 1 some files failed to ingest, or nothing to remove;
+2 usage error; 3 any other error rag reports (bad setting, missing model, store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="where the index lives (RAG_DATA_DIR)")
+    common.add_argument("--collection", help="collection to use (RAG_COLLECTION)")
+    retrieval = argparse.ArgumentParser(add_help=False)
+    retrieval.add_argument("--k", type=int, help="passages to retrieve (RAG_TOP_K)")
+    retrieval.add_argument(
+        "--mode", choices=["hybrid", "dense", "keyword"], help="retrieval mode (RAG_RETRIEVAL_MODE)"
+    )
+    retrieval.add_argument("--under", metavar="PATH", help="only documents under this path")
+    retrieval.add_argument("--json", action="store_true", help="machine-readable output")
+
+    parser = argparse.ArgumentParser(prog="rag", description="A private document assistant.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("ingest", parents=[common], help="ingest files and folders")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p = sub.add_parser("ask", parents=[common, retrieval], help="ask a question")
+    p.add_argument("question")
+    p = sub.add_parser("search", parents=[common, retrieval], help="retrieve passages only")
+    p.add_argument("queries", nargs="*", metavar="QUERY")
+    p.add_argument(
+        "--queries", dest="queries_file", type=Path, metavar="FILE", help="one query per line"
+    )
+    p = sub.add_parser("docs", parents=[common], help="list ingested documents")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("remove", parents=[common], help="remove a document (or a folder's)")
+    p.add_argument("path")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from rag.config import Settings
+
+    overrides = {
+        "data_dir": getattr(args, "data_dir", None),
+        "collection": getattr(args, "collection", None),
+        "top_k": getattr(args, "k", None),
+        "retrieval_mode": getattr(args, "mode", None),
+    }
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        from pydantic import ValidationError
+
+        try:
+            settings = _settings(args)
+        except ValidationError as exc:
+            print(f"rag: invalid setting: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        from rag.assistant import Assistant
+
+        assistant = Assistant(settings)
+        return int(_COMMANDS[args.command](assistant, args))
+    except RagError as exc:
+        print(f"rag: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- commands -------------------------------------------------------------------------
+
+
+def _ingest(assistant: Any, args: argparse.Namespace) -> int:
+    from rag.progress import FileProgress
+
+    with FileProgress(sys.stderr) as progress:
+        report = assistant.ingest(args.paths, progress=progress)
+    for skipped in report.skipped:
+        print(f"skipped {skipped}: not a supported document type", file=sys.stderr)
+    for failure in report.failed:
+        print(f"FAILED {failure.path}: {failure.reason}", file=sys.stderr)
+    print(report.summary())
+    return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+def _ask(assistant: Any, args: argparse.Namespace) -> int:
+    stream = assistant.ask_stream(args.question, mode=args.mode, prefix=args.under)
+    if args.json:
+        print(json.dumps(stream.answer.to_json(), ensure_ascii=False))
+        return EXIT_OK
+    for piece in stream:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    answer = stream.answer
+    sys.stdout.write("\n")
+    if answer.citations:
+        from rag.prompt import label
+
+        print("\nSources:")
+        for c in answer.citations:
+            print(f"  [{c.n}] {label(c.source, c.page)}  ({c.source})")
+            print(f'      "{c.quote}"')
+    return EXIT_OK
+
+
+def _search(assistant: Any, args: argparse.Namespace) -> int:
+    queries = list(args.queries)
+    if args.queries_file:
+        queries += [q.strip() for q in args.queries_file.read_text().splitlines() if q.strip()]
+    if not queries:
+        print("rag search: give at least one QUERY or --queries FILE", file=sys.stderr)
+        return EXIT_USAGE
+    for query in queries:
+        passages = assistant.search(query, mode=args.mode, prefix=args.under)
+        if args.json:
+            print(
+                json.dumps(
+                    {"query": query, "results": [_passage_json(p) for p in passages]},
+                    ensure_ascii=False,
+                )
+            )
+            continue
+        print(f"# {query}")
+        for n, p in enumerate(passages, start=1):
+            from rag.prompt import label
+
+            snippet = " ".join(p.text.split())[:160]
+            print(f"  {n}. {label(p.source, p.page)}  score={p.score:.4f} sim={p.similarity:.3f}")
+            print(f"     {snippet}")
+    return EXIT_OK
+
+
+def _passage_json(p: Any) -> dict[str, Any]:
+    return {
+        "source": p.source,
+        "page": p.page,
+        "text": p.text,
+        "score": round(p.score, 6),
+        "similarity": round(p.similarity, 4),
+    }
+
+
+def _docs(assistant: Any, args: argparse.Namespace) -> int:
+    docs = assistant.documents()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "source": d.source,
+                        "chunks": d.chunks,
+                        "ingested_at": d.ingested_at,
+                        "file_type": d.file_type,
+                        "pages": d.pages,
+                    }
+                    for d in docs
+                ],
+                ensure_ascii=False,
+            )
+        )
+        return EXIT_OK
+    if not docs:
+        print("No documents ingested yet. Try: rag ingest PATH")
+    for d in docs:
+        print(f"{d.chunks:6d}  {d.ingested_at}  {d.source}")
+    return EXIT_OK
+
+
+def _remove(assistant: Any, args: argparse.Namespace) -> int:
+    removed = assistant.remove(args.path)
+    if not removed:
+        print(f"rag remove: {args.path} is not an ingested document or folder", file=sys.stderr)
+        return EXIT_PARTIAL
+    for source in removed:
+        print(f"removed {source}")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "ingest": _ingest,
+    "ask": _ask,
+    "search": _search,
+    "docs": _docs,
+    "remove": _remove,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""One typed settings object, read once at the edge (CLI, web UI) and passed down.
+
+Sources, highest priority first:
+
+1. explicit keyword arguments (what CLI flags set),
+2. environment variables ``RAG_*`` (``RAG_DATA_DIR``, ``RAG_TOP_K``, ...),
+3. a TOML file: ``$RAG_CONFIG`` if set, else ``./rag.toml`` if present,
+4. the defaults below, every one of which works offline out of the box.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["RetrievalMode", "Settings", "default_data_dir"]
+
+RetrievalMode = Literal["hybrid", "dense", "keyword"]
+LLMBackend = Literal["llama_cpp", "transformers"]
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory: ``$XDG_DATA_HOME/rag``, else ``~/.local/share/rag``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "rag"
+
+
+class Settings(BaseSettings):
+    """Everything rag can be configured with. See the README for each setting."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", extra="ignore", validate_default=True, frozen=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """Where the vector store, keyword index and manifest live."""
+    collection: str = "default"
+    """The Chroma collection documents go to and questions are asked of."""
+    chroma_url: str | None = None
+    """``http://host:port`` of a Chroma server; unset means the embedded store in data_dir."""
+
+    embed_model: Path | None = None
+    """A sentence-transformers model folder; unset means the bundled all-MiniLM-L6-v2."""
+    embed_batch_size: int = Field(32, ge=1)
+
+    llm_backend: LLMBackend = "llama_cpp"
+    llm_model: Path | None = None
+    """A GGUF file (llama_cpp) or a Hugging Face checkpoint folder (transformers);
+    unset means the bundled SmolLM2-135M-Instruct GGUF."""
+    llm_context: int = Field(4096, ge=512)
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.1, ge=0.0)
+    threads: int | None = None
+
+    chunk_size: int = Field(256, ge=32)
+    """Chunk length in embedder tokens (MiniLM reads at most 256)."""
+    chunk_overlap: int = Field(32, ge=0)
+    top_k: int = Field(5, ge=1, le=100)
+    retrieval_mode: RetrievalMode = "hybrid"
+    rrf_k: int = Field(60, ge=1)
+    min_relevance: float = Field(0.40, ge=0.0, le=1.0)
+    """Below this relevance of the retrieved passages (see ``Assistant.relevance``), answer
+    "not found" without calling the model. 0.40 was chosen on sample_docs/qa.jsonl."""
+
+    hnsw_ef_construction: int = Field(200, ge=8)
+    hnsw_ef_search: int = Field(128, ge=8)
+    hnsw_max_neighbors: int = Field(32, ge=4)
+
+    max_file_mb: float = Field(200.0, gt=0)
+    """Files larger than this are refused (reported, not ingested)."""
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info: Any) -> int:
+        size = info.data.get("chunk_size", 256)
+        if v >= size:
+            raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_size ({size})")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.data_dir / "manifest.sqlite3"
+
+    @property
+    def keyword_dir(self) -> Path:
+        return self.data_dir / "keyword"
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("RAG_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path("rag.toml")
+    return local if local.is_file() else None

@@ -1,0 +1,196 @@
+"""Keep a collection in sync with files: the incremental, crash-safe ingest.
+
+For each file: unchanged size and mtime, or an unchanged content hash, means
+nothing to do. Otherwise the file is parsed and chunked, its chunks are
+embedded and upserted under ids derived from (source, content hash, index),
+the chunks of its previous version are deleted, and only then is the manifest
+updated. A crash at any point leaves a state the next ingest repairs: the
+manifest never claims chunks the store lacks, and re-upserting the same ids
+cannot duplicate. Files gone from an ingested folder are removed from the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingest.chunk import Chunker
+from ingest.discover import Found, content_hash, discover
+from ingest.errors import ParseError
+from ingest.manifest import DocumentRecord, Manifest
+from ingest.parse import SUPPORTED_SUFFIXES
+from ingest.pipeline import Prepared, prepare
+from rag.embed import Embedder
+from rag.store.base import Record, VectorStore
+
+__all__ = ["Indexer", "IngestReport", "chunk_id"]
+
+#: Called after each file with (path, outcome, files done, files total).
+Progress = Callable[[str, str, int, int], None]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, file by file."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[ParseError] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Files of unsupported types found in folders (named files of such types fail)."""
+    chunks_written: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        return (
+            f"added {len(self.added)}, updated {len(self.updated)}, "
+            f"unchanged {len(self.unchanged)}, removed {len(self.removed)}, "
+            f"failed {len(self.failed)}, skipped {len(self.skipped)}; "
+            f"{self.chunks_written} chunks written "
+            f"in {self.seconds:.1f} s"
+        )
+
+
+def chunk_id(source: str, digest: str, index: int) -> str:
+    """Stable id of a chunk: the same file version always yields the same ids."""
+    return f"{hashlib.sha1(source.encode()).hexdigest()[:16]}-{digest[:16]}-{index:05d}"
+
+
+class Indexer:
+    """Ingests files into one collection."""
+
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        manifest: Manifest,
+        chunker: Chunker,
+        collection: str,
+        max_bytes: int,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.manifest = manifest
+        self.chunker = chunker
+        self.collection = collection
+        self.max_bytes = max_bytes
+
+    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
+        """Bring the collection in line with ``paths`` (files and folders)."""
+        started = time.perf_counter()
+        report = IngestReport()
+        found = list(discover(paths))
+        seen = {str(f.path) for f in found}
+        roots = {f.root for f in found if f.root is not None}
+        # Named folders that hold no files still count: their vanished files go too.
+        roots |= {Path(p).resolve() for p in paths if Path(p).is_dir()}
+        for n, item in enumerate(found, start=1):
+            outcome = self._one(item, report)
+            if progress:
+                progress(str(item.path), outcome, n, len(found))
+        for root in sorted(roots):
+            self._remove_vanished(root, seen, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def remove(self, source: str) -> int:
+        """Delete a document's chunks and manifest entry; the number of chunks removed."""
+        removed = self.store.delete_source(source)
+        self.manifest.delete(self.collection, source)
+        return removed
+
+    # -- one file ---------------------------------------------------------------------
+
+    def _one(self, item: Found, report: IngestReport) -> str:
+        source = str(item.path)
+        if item.error:
+            report.failed.append(ParseError(source, item.error))
+            return "failed"
+        if item.path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            if item.root is not None:  # a folder's other files (data, images...) are not errors
+                report.skipped.append(source)
+                return "skipped"
+            report.failed.append(
+                ParseError(source, f"unsupported file type {item.path.suffix or '(none)'!r}")
+            )
+            return "failed"
+        known = self.manifest.get(self.collection, source)
+        try:
+            digest = self._changed_hash(item.path, known)
+            if digest is None:
+                report.unchanged.append(source)
+                return "unchanged"
+            prepared = prepare(item.path, self.chunker, self.max_bytes, known_hash=digest)
+        except ParseError as exc:
+            report.failed.append(exc)
+            return "failed"
+        except Exception as exc:  # a parser bug must not stop the batch
+            report.failed.append(ParseError(source, f"{type(exc).__name__}: {exc}"))
+            return "failed"
+        report.chunks_written += self._write(source, prepared)
+        (report.updated if known else report.added).append(source)
+        return "updated" if known else "added"
+
+    def _changed_hash(self, path: Path, known: DocumentRecord | None) -> str | None:
+        """The new content hash, or None when the file is unchanged since its last ingest."""
+        stat = path.stat()
+        if known and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
+            return None
+        digest = content_hash(path)
+        if known and known.content_hash == digest:
+            self.manifest.touch(self.collection, str(path), stat.st_mtime_ns)
+            return None
+        return digest
+
+    def _write(self, source: str, doc: Prepared) -> int:
+        records = [
+            Record(
+                chunk_id(source, doc.content_hash, c.index),
+                c.text,
+                {
+                    "source": source,
+                    "file_name": doc.path.name,
+                    "file_type": doc.file_type,
+                    "content_hash": doc.content_hash,
+                    "chunk_index": c.index,
+                    "page": c.page,
+                    "kind": c.kind,
+                    "heading": c.heading,
+                },
+            )
+            for c in doc.chunks
+        ]
+        vectors = self.embedder.embed([r.text for r in records])
+        self.store.upsert(records, vectors)
+        self.store.delete_source(source, keep_hash=doc.content_hash)
+        self.manifest.put(
+            DocumentRecord(
+                collection=self.collection,
+                source=source,
+                content_hash=doc.content_hash,
+                size=doc.size,
+                mtime_ns=doc.mtime_ns,
+                chunks=len(records),
+                pages=doc.pages,
+                file_type=doc.file_type,
+                ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+        )
+        return len(records)
+
+    def _remove_vanished(self, root: Path, seen: set[str], report: IngestReport) -> None:
+        prefix = str(root).rstrip("/") + "/"
+        for doc in self.manifest.documents(self.collection, prefix):
+            if doc.source not in seen:
+                self.remove(doc.source)
+                report.removed.append(doc.source)

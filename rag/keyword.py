@@ -1,0 +1,172 @@
+"""The keyword side of hybrid retrieval: a BM25 index (bm25s) over every chunk.
+
+bm25s cannot add to an index, so the index is rebuilt from the store when the
+collection changes (the manifest's generation counter says when) and saved on
+disk beside it. Each build goes to its own folder and a ``CURRENT`` file is
+switched atomically, so a reader never sees half an index. Source filters are
+applied inside the search as a weight mask, not by dropping results afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["KeywordIndex", "tokenize"]
+
+_TOKEN = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W_]+", re.UNICODE)
+_STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves""".split()
+)
+
+# Words that say what kind of question it is, not what it is about: they do not
+# count towards whether the passages cover the question.
+_QUESTION_WORDS = frozenset(
+    """many much long get got go going want need can could may might happen happened use
+    number time tell know please anyone someone thing things way kind sort i'm it's""".split()
+)
+
+_stemmer: Any = None
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words and numbers, stop words removed, English-stemmed."""
+    global _stemmer
+    if _stemmer is None:
+        import Stemmer
+
+        _stemmer = Stemmer.Stemmer("english")
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in _STOPWORDS]
+    return list(_stemmer.stemWords(words))
+
+
+@lru_cache(maxsize=1)
+def _question_terms() -> frozenset[str]:
+    return frozenset(tokenize(" ".join(_QUESTION_WORDS)))
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordHit:
+    id: str
+    score: float
+
+
+class KeywordIndex:
+    """A loaded BM25 index: chunk ids, their sources, and the bm25s model."""
+
+    def __init__(self, ids: list[str], sources: list[str], model: Any, generation: int) -> None:
+        self.ids = ids
+        self.sources = np.asarray(sources, dtype=object)
+        self.generation = generation
+        self._model = model
+
+    @classmethod
+    def build(cls, records: Iterable[tuple[str, str, str]], generation: int) -> KeywordIndex:
+        """Index ``(id, source, text)`` triples."""
+        import bm25s
+
+        ids: list[str] = []
+        sources: list[str] = []
+        tokens: list[list[str]] = []
+        for chunk_id, source, text in records:
+            ids.append(chunk_id)
+            sources.append(source)
+            tokens.append(tokenize(text) or ["\u2205"])
+        model = bm25s.BM25()
+        if tokens:
+            model.index(tokens, show_progress=False)
+        return cls(ids, sources, model, generation)
+
+    def search(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[KeywordHit]:
+        """At most ``k`` chunks with a positive BM25 score, best first."""
+        if not self.ids or (sources is not None and not sources):
+            return []
+        vocab = self._model.vocab_dict
+        terms = [t for t in tokenize(query) if t in vocab]
+        if not terms:
+            return []
+        mask = None
+        if sources is not None:
+            mask = np.isin(self.sources, list(sources)).astype(np.float32)
+        docs, scores = self._model.retrieve(
+            [terms], k=min(k, len(self.ids)), weight_mask=mask, show_progress=False, n_threads=1
+        )
+        return [
+            KeywordHit(self.ids[int(d)], float(s))
+            for d, s in zip(docs[0], scores[0], strict=True)
+            if s > 0
+        ]
+
+    def coverage(self, query: str, texts: Sequence[str]) -> float:
+        """Share of the query's content terms, weighted by IDF, that occur in ``texts``.
+
+        Terms the collection has never seen weigh most, so a question about
+        something the documents never mention ("jury service") scores low even
+        when its other words ("paid leave") are everywhere.
+        """
+        terms = set(tokenize(query)) - _question_terms()
+        if not terms:
+            return 1.0
+        present = {t for text in texts for t in tokenize(text)}
+        weights = {t: self._idf(t) for t in terms}
+        return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
+
+    def _idf(self, term: str) -> float:
+        n = len(self.ids)
+        row = self._model.vocab_dict.get(term) if self._model is not None else None
+        indptr = self._model.scores["indptr"] if row is not None else None
+        df = int(indptr[row + 1] - indptr[row]) if indptr is not None else 0
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    # -- persistence ------------------------------------------------------------------
+
+    def save(self, folder: Path) -> None:
+        """Write to a new sub-folder of ``folder`` and switch ``CURRENT`` to it atomically."""
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"g{self.generation}-{os.getpid()}"
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir()
+        if self.ids:
+            self._model.save(str(target / "bm25"))
+        (target / "ids.json").write_text(
+            json.dumps(
+                {"generation": self.generation, "ids": self.ids, "sources": list(self.sources)}
+            )
+        )
+        tmp = folder / f"CURRENT.{os.getpid()}"
+        tmp.write_text(target.name)
+        os.replace(tmp, folder / "CURRENT")
+        for old in folder.iterdir():
+            if old.is_dir() and old != target:
+                shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex | None:
+        """The current index in ``folder``, or None if there is none (or it is unreadable)."""
+        import bm25s
+
+        try:
+            target = folder / (folder / "CURRENT").read_text().strip()
+            meta = json.loads((target / "ids.json").read_text())
+            model = bm25s.BM25.load(str(target / "bm25"), mmap=False) if meta["ids"] else None
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(meta["ids"], meta["sources"], model, int(meta["generation"]))

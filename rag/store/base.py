@@ -1,0 +1,59 @@
+"""The vector store contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = ["Hit", "Record", "VectorStore"]
+
+Metadata = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A chunk as stored: id, text, metadata (source, page, content_hash, ...)."""
+
+    id: str
+    text: str
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved chunk and its score (higher is better; meaning depends on the retriever)."""
+
+    record: Record
+    score: float
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+
+class VectorStore(Protocol):
+    """A collection of embedded chunks.
+
+    Contract: ids are unique; ``upsert`` replaces a record with the same id;
+    ``query`` returns at most ``k`` hits, best first, scored by cosine similarity,
+    restricted to chunks whose ``source`` is in ``sources`` when given (the filter is
+    applied inside the search, not afterwards); ``delete_source`` removes every chunk
+    of a source, or only those whose ``content_hash`` differs from ``keep_hash``.
+    """
+
+    def upsert(self, records: Sequence[Record], embeddings: np.ndarray) -> None: ...
+
+    def query(
+        self, embedding: np.ndarray, k: int, sources: Sequence[str] | None = None
+    ) -> list[Hit]: ...
+
+    def get(self, ids: Sequence[str]) -> list[Record]: ...
+
+    def delete_source(self, source: str, keep_hash: str | None = None) -> int: ...
+
+    def iter_records(self, batch: int = 1000) -> Iterator[Record]: ...
+
+    def count(self) -> int: ...

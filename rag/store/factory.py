@@ -1,0 +1,30 @@
+"""Map settings to a vector store implementation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rag.store.base import VectorStore
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+
+__all__ = ["open_store"]
+
+
+def open_store(settings: Settings, collection: str | None = None) -> VectorStore:
+    """The store for ``collection``: a Chroma server if ``chroma_url`` is set, else embedded."""
+    from rag.store.chroma import ChromaStore, chroma_client
+
+    if settings.chroma_url:
+        client = chroma_client(url=settings.chroma_url)
+    else:
+        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+        client = chroma_client(path=str(settings.chroma_dir))
+    return ChromaStore(
+        client,
+        collection or settings.collection,
+        ef_construction=settings.hnsw_ef_construction,
+        ef_search=settings.hnsw_ef_search,
+        max_neighbors=settings.hnsw_max_neighbors,
+    )
