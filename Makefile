@@ -1,0 +1,44 @@
+# Two commands on a fresh machine:
+#   make run    install, ingest sample_docs/ and answer a few questions in the terminal
+#   make test   install (with test tools) and run the whole test suite
+# Both create .venv/ on first use; nothing is downloaded at run time.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+RAG    := $(VENV)/bin/rag
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# The CPU build of torch first: an unpinned resolve would pull a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(RAG) ingest sample_docs
+	$(RAG) docs
+	$(RAG) ask "How much notice do we have to give Acme Logistics to end the contract?"
+	$(RAG) ask "How many users were affected by the March server room outage?"
+	$(RAG) ask "What is the capital of Australia?"
+	@echo
+	@echo 'Ask your own: $(RAG) ask "..."   Ingest your files: $(RAG) ingest ~/Documents'
+
+test: install
+	$(PY) -m ruff check rag ingest ui tests bench
+	$(PY) -m ruff format --check rag ingest ui tests bench
+	$(PY) -m mypy
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/hnsw_recall.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

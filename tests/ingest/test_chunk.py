@@ -1,0 +1,73 @@
+"""Chunking keeps headings, pages and tables, within the token budget (fast: a word tokenizer)."""
+
+from ingest.chunk import Chunker, render_rows
+from ingest.types import Block
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def prose(n: int, word: str = "lorem") -> str:
+    return ". ".join(" ".join([word] * 9) for _ in range(n // 10)) + "."
+
+
+def test_small_sections_on_one_page_are_packed_together() -> None:
+    blocks = [
+        Block("Leave", "Title"),
+        Block("You get 25 days.", "NarrativeText"),
+        Block("Sick leave", "Title"),
+        Block("Call by 10:00.", "NarrativeText"),
+    ]
+    chunks = Chunker(words, chunk_size=50, chunk_overlap=5).chunk(blocks)
+    assert len(chunks) == 1
+    assert "Leave" in chunks[0].text and "Call by 10:00." in chunks[0].text
+    assert chunks[0].heading == "Leave"
+
+
+def test_long_section_repeats_heading_in_every_chunk_and_respects_budget() -> None:
+    blocks = [Block("Termination", "Title"), Block(prose(400), "NarrativeText")]
+    chunker = Chunker(words, chunk_size=60, chunk_overlap=10)
+    chunks = chunker.chunk(blocks)
+    assert len(chunks) > 5
+    for c in chunks:
+        assert c.text.startswith("Termination\n")
+        assert c.heading == "Termination"
+        assert chunker.count(c.text) <= 60
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+
+
+def test_pages_are_never_mixed() -> None:
+    blocks = [Block("Page one text.", "NarrativeText", 1), Block("Page two text.", "NarrativeText", 2)]
+    chunks = Chunker(words, 100, 10).chunk(blocks)
+    assert [(c.page, c.text) for c in chunks] == [(1, "Page one text."), (2, "Page two text.")]
+
+
+def test_tables_split_by_rows_with_header_repeated() -> None:
+    rows = (("code", "service", "price"),) + tuple((f"S{i}", f"service {i}", str(i)) for i in range(40))
+    blocks = [Block("Prices", "Title"), Block("table", "Table", rows=rows)]
+    chunks = Chunker(words, chunk_size=40, chunk_overlap=5).chunk(blocks)
+    assert len(chunks) > 3
+    for c in chunks:
+        assert c.kind == "Table"
+        lines = c.text.splitlines()
+        assert lines[0] == "Prices" and lines[1] == "| code | service | price |"
+        assert all(line.startswith("| ") and line.endswith(" |") for line in lines[1:])
+    body = [line for c in chunks for line in c.text.splitlines()[2:]]
+    assert body == [render_rows([r]) for r in rows[1:]], "every row exactly once, in order"
+
+
+def test_lone_heading_before_table_is_not_its_own_chunk() -> None:
+    rows = (("a", "b"), ("1", "2"))
+    chunks = Chunker(words, 50, 5).chunk([Block("Sheet: X", "Title"), Block("t", "Table", rows=rows)])
+    assert len(chunks) == 1 and chunks[0].heading == "Sheet: X"
+
+
+def test_title_slide_of_headings_is_kept() -> None:
+    blocks = [Block("Q3 Review", "Title", 1), Block("Exec meeting, 7 October", "Title", 1)]
+    chunks = Chunker(words, 50, 5).chunk(blocks)
+    assert len(chunks) == 1 and "7 October" in chunks[0].text
+
+
+def test_empty_input_gives_no_chunks() -> None:
+    assert Chunker(words, 50, 5).chunk([Block("   ", "NarrativeText")]) == []

@@ -1,0 +1,92 @@
+"""Every supported format parses offline into real text, with pages and tables kept."""
+
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import ParseError
+from ingest.parse import parse
+from tests.conftest import SAMPLE_DOCS
+
+# (file, phrases that must come out as text)
+CASES = [
+    ("incident_report_2026-03.pdf", ["14 March 2026", "212", "CRAC unit 2"]),
+    ("acme_services_agreement.docx", ["60 days", "Acme Logistics plc", "England and Wales"]),
+    ("employee_handbook.docx", ["25 days", "10:00"]),
+    ("q3_review.pptx", ["78%", "12 engineers"]),
+    ("price_list_2026.xlsx", ["SE-101", "Structural survey", "950"]),
+    ("office_locations.csv", ["Leeds", "0113 496 0720"]),
+    ("intranet_faq.html", ["11:30", "FAC-07"]),
+    ("travel_expense_policy.md", ["£45", "£70"]),
+    ("it_security_notes.txt", ["14 characters", "security@halvorsenpike.example"]),
+    ("board_update.eml", ["£4.2m", "Manchester", "Subject:"]),
+]
+
+
+@pytest.mark.parametrize(("name", "phrases"), CASES, ids=[c[0] for c in CASES])
+def test_format_yields_real_text(name: str, phrases: list[str]) -> None:
+    blocks = parse(SAMPLE_DOCS / name)
+    text = "\n".join(b.text for b in blocks)
+    assert len(text) > 300, f"{name}: almost no text came out"
+    for phrase in phrases:
+        assert phrase in text, f"{name}: {phrase!r} missing"
+
+
+def test_pdf_keeps_page_numbers() -> None:
+    blocks = parse(SAMPLE_DOCS / "incident_report_2026-03.pdf")
+    by_page: dict[int | None, str] = {}
+    for b in blocks:
+        by_page[b.page] = by_page.get(b.page, "") + " " + b.text
+    assert set(by_page) == {1, 2, 3, 4}
+    assert "212" in by_page[2] and "CRAC unit 2" in by_page[3]
+    assert "212 users" not in by_page[1]
+
+
+def test_pptx_keeps_slide_numbers() -> None:
+    blocks = parse(SAMPLE_DOCS / "q3_review.pptx")
+    slides = {b.page for b in blocks}
+    assert slides == {1, 2, 3, 4, 5, 6}
+    assert any("78%" in b.text and b.page == 3 for b in blocks)
+
+
+@pytest.mark.parametrize("name", ["price_list_2026.xlsx", "office_locations.csv"])
+def test_tables_come_out_as_rows(name: str) -> None:
+    tables = [b for b in parse(SAMPLE_DOCS / name) if b.kind == "Table"]
+    assert tables and all(t.rows for t in tables)
+    rows = tables[0].rows or ()
+    assert len(rows) > 3 and len({len(r) for r in rows}) == 1, "ragged rows: not a table"
+
+
+def test_spreadsheet_sheets_are_headings() -> None:
+    blocks = parse(SAMPLE_DOCS / "price_list_2026.xlsx")
+    assert [b.text for b in blocks if b.kind == "Title"] == [
+        "Sheet: Price list 2026",
+        "Sheet: Discounts",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ngarbage", "PDF"),
+        ("broken.docx", b"PK\x03\x04 this is not really a zip", "DOCX"),
+        ("broken.pptx", b"not a presentation at all", "PPTX"),
+        ("broken.xlsx", b"\x00\x01\x02 nope", "XLSX"),
+    ],
+)
+def test_corrupt_files_raise_parse_error_naming_file(
+    tmp_path: Path, name: str, data: bytes, reason: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ParseError) as info:
+        parse(path)
+    assert info.value.path == str(path)
+    assert reason in info.value.reason
+
+
+def test_unsupported_type_is_a_parse_error(tmp_path: Path) -> None:
+    path = tmp_path / "picture.bmp"
+    path.write_bytes(b"BM....")
+    with pytest.raises(ParseError, match="unsupported file type"):
+        parse(path)
