@@ -1,0 +1,113 @@
+"""The CLI contract, through the real `rag` command in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+RAG = [sys.executable, "-m", "rag.cli"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    data = tmp_path_factory.mktemp("cli-data")
+    return {**os.environ, "RAG_DATA_DIR": str(data)}
+
+
+def rag(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*RAG, *args], env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"rag {args} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def ingested(env: dict[str, str], sample_copy: Path) -> Path:
+    out = rag(env, "ingest", str(sample_copy))
+    assert "added 10" in out.stdout and "failed 0" in out.stdout
+    return sample_copy
+
+
+def test_ingest_summary_and_docs(env: dict[str, str], ingested: Path) -> None:
+    again = rag(env, "ingest", str(ingested))
+    assert "unchanged 10" in again.stdout and "0 chunks written" in again.stdout
+    docs = json.loads(rag(env, "docs", "--json").stdout)
+    assert len(docs) == 10
+    for d in docs:
+        assert set(d) >= {"source", "chunks", "ingested_at"}
+        assert Path(d["source"]).parent == ingested and d["chunks"] > 0
+
+
+def test_ask_json_contract(env: dict[str, str], ingested: Path) -> None:
+    out = rag(env, "ask", "How many users were affected by the March server room outage?", "--json", "--k", "4")
+    answer = json.loads(out.stdout)
+    assert set(answer) == {"answer", "refused", "citations"}
+    assert answer["refused"] is False and answer["answer"]
+    assert answer["citations"]
+    for c in answer["citations"]:
+        assert set(c) == {"n", "source", "page", "quote", "score"}
+        assert isinstance(c["n"], int) and 1 <= c["n"] <= 4
+        assert Path(c["source"]).is_file() and c["quote"]
+        assert c["page"] is None or isinstance(c["page"], int)
+        assert isinstance(c["score"], float)
+
+
+def test_ask_refuses_in_json(env: dict[str, str], ingested: Path) -> None:
+    answer = json.loads(rag(env, "ask", "What is the capital of Australia?", "--json").stdout)
+    assert answer == {"answer": "Not found in your documents.", "refused": True, "citations": []}
+
+
+def test_ask_streams_text_then_sources(env: dict[str, str], ingested: Path) -> None:
+    out = rag(env, "ask", "What is the root cause of the Leeds cooling incident?").stdout
+    assert "\nSources:\n" in out
+    assert "incident_report_2026-03.pdf, page" in out
+
+
+def test_search_many_queries_json_lines(env: dict[str, str], ingested: Path, tmp_path: Path) -> None:
+    qfile = tmp_path / "queries.txt"
+    qfile.write_text("per diem abroad\n\nphishing report address\n")
+    out = rag(env, "search", "canteen opening hours", "--json", "--k", "3", "--queries", str(qfile))
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [x["query"] for x in lines] == ["canteen opening hours", "per diem abroad", "phishing report address"]
+    for line in lines:
+        results = line["results"]
+        assert 1 <= len(results) <= 3
+        assert {"source", "page", "text", "score"} <= set(results[0])
+        scores = [r["score"] for r in results]
+        assert scores == sorted(scores, reverse=True)
+    assert Path(lines[0]["results"][0]["source"]).name == "intranet_faq.html"
+
+
+def test_search_under_a_path_prefix(env: dict[str, str], ingested: Path) -> None:
+    only = ingested / "q3_review.pptx"
+    out = rag(env, "search", "Leeds", "--json", "--under", str(only))
+    results = json.loads(out.stdout)["results"]
+    assert results and {r["source"] for r in results} == {str(only)}
+
+
+def test_remove_then_docs(env: dict[str, str], ingested: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "extra.md"
+    extra.write_text("# Bees\nThe office beehive produced 12 jars of honey in 2026.\n")
+    rag(env, "ingest", str(extra))
+    assert rag(env, "remove", str(extra)).stdout.strip() == f"removed {extra}"
+    assert str(extra) not in rag(env, "docs").stdout
+    missing = rag(env, "remove", str(extra), check=False)
+    assert missing.returncode == 1 and "not an ingested document" in missing.stderr
+
+
+def test_failed_file_exits_nonzero_and_names_it(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 junk")
+    good = tmp_path / "good.txt"
+    good.write_text("The cafe loyalty card gives every tenth coffee free.")
+    out = rag(env, "ingest", str(bad), str(good), check=False)
+    assert out.returncode == 1
+    assert f"FAILED {bad}:" in out.stderr
+    assert "added 1" in out.stdout and "failed 1" in out.stdout

@@ -1,0 +1,96 @@
+"""Incremental, faithful ingest on the real models and a real Chroma."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant, Settings
+from tests.conftest import SAMPLE_DOCS
+
+pytestmark = pytest.mark.slow
+
+FILES = ["travel_expense_policy.md", "it_security_notes.txt", "office_locations.csv"]
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    for name in FILES[:2]:
+        shutil.copy(SAMPLE_DOCS / name, folder / name)
+    shutil.copy(SAMPLE_DOCS / FILES[2], folder / "sub" / FILES[2])
+    return folder
+
+
+def chunk_ids(a: Assistant, source: Path) -> set[str]:
+    return {r.id for r in a.store().iter_records() if r.metadata["source"] == str(source)}
+
+
+def test_reingest_changed_and_deleted_files(corpus: Path, tmp_path: Path) -> None:
+    a = Assistant(Settings(data_dir=tmp_path / "data"))
+    first = a.ingest([corpus])
+    assert len(first.added) == 3 and not first.failed and first.chunks_written > 0
+    total = a.store().count()
+    assert total == first.chunks_written == sum(d.chunks for d in a.documents())
+
+    again = a.ingest([corpus])
+    assert (len(again.unchanged), again.chunks_written, again.added, again.updated) == (3, 0, [], [])
+    assert a.store().count() == total
+
+    # Touched but identical content: still nothing re-embedded.
+    policy = corpus / FILES[0]
+    policy.write_bytes(policy.read_bytes())
+    assert a.ingest([corpus]).chunks_written == 0
+
+    # A changed file: its old chunks are replaced, never duplicated.
+    notes = corpus / FILES[1]
+    old_ids = chunk_ids(a, notes)
+    notes.write_text(notes.read_text() + "\nNEW RULE: USB sticks are banned from 1 May 2026.\n")
+    changed = a.ingest([corpus])
+    assert changed.updated == [str(notes)] and changed.chunks_written > 0
+    new_ids = chunk_ids(a, notes)
+    assert new_ids and not (new_ids & old_ids)
+    assert a.store().count() == total - len(old_ids) + len(new_ids)
+    hits = a.search("Are USB sticks allowed?", k=3)
+    assert any("USB sticks are banned" in p.text for p in hits)
+
+    # A deleted file in an ingested folder disappears from the index.
+    csv = corpus / "sub" / FILES[2]
+    csv.unlink()
+    removed = a.ingest([corpus])
+    assert removed.removed == [str(csv)]
+    assert not chunk_ids(a, csv) and a.manifest.get("default", str(csv)) is None
+    assert all(p.source != str(csv) for p in a.search("Leeds office phone number", k=10))
+
+
+def test_bad_files_are_reported_and_the_rest_ingested(tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(SAMPLE_DOCS / "travel_expense_policy.md", folder)
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\nthis is not a pdf body")
+    (folder / "fake.docx").write_bytes(b"not a zip at all")
+    (folder / "blank.md").write_text("   \n\n  ")
+    (folder / "image.png").write_bytes(b"\x89PNG....")  # skipped: not a document type
+    a = Assistant(Settings(data_dir=tmp_path / "data"))
+    report = a.ingest([folder, tmp_path / "missing.txt"])
+    failed = {Path(f.path).name: f.reason for f in report.failed}
+    assert set(failed) == {"empty.txt", "corrupt.pdf", "fake.docx", "blank.md", "missing.txt"}
+    assert "empty" in failed["empty.txt"] and "PDF" in failed["corrupt.pdf"]
+    assert "no such file" in failed["missing.txt"]
+    assert [Path(s).name for s in report.added] == ["travel_expense_policy.md"]
+    assert [Path(s).name for s in report.skipped] == ["image.png"]
+
+
+def test_remove_a_document_and_list(assistant: Assistant, tmp_path: Path) -> None:
+    a = Assistant(Settings(data_dir=tmp_path / "data"), embedder=assistant.embedder)
+    source = tmp_path / "note.txt"
+    source.write_text("The rooftop garden is open to staff on Fridays from 12:00 to 14:00.")
+    a.ingest([source])
+    assert [d.source for d in a.documents()] == [str(source)]
+    assert a.remove(source) == [str(source)]
+    assert a.documents() == [] and a.store().count() == 0
+    assert a.search("rooftop garden", k=3) == []
