@@ -131,8 +131,10 @@ class KeywordIndex:
     def _idf(self, term: str) -> float:
         n = len(self.ids)
         row = self._model.vocab_dict.get(term) if self._model is not None else None
-        indptr = self._model.scores["indptr"] if row is not None else None
-        df = int(indptr[row + 1] - indptr[row]) if indptr is not None else 0
+        df = 0
+        if row is not None:  # bm25s keeps scores term by term: a term's column length is its df
+            indptr = self._model.scores["indptr"]
+            df = int(indptr[row + 1] - indptr[row])
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     # -- persistence ------------------------------------------------------------------

@@ -3,8 +3,17 @@
 import subprocess
 import sys
 
-HEAVY = ("torch", "chromadb", "streamlit", "unstructured", "llama_cpp", "transformers",
-         "sentence_transformers", "llama_index", "spacy")
+HEAVY = (
+    "torch",
+    "chromadb",
+    "streamlit",
+    "unstructured",
+    "llama_cpp",
+    "transformers",
+    "sentence_transformers",
+    "llama_index",
+    "spacy",
+)
 
 
 def _loaded_after(statement: str) -> list[str]:

@@ -38,13 +38,18 @@ def test_long_section_repeats_heading_in_every_chunk_and_respects_budget() -> No
 
 
 def test_pages_are_never_mixed() -> None:
-    blocks = [Block("Page one text.", "NarrativeText", 1), Block("Page two text.", "NarrativeText", 2)]
+    blocks = [
+        Block("Page one text.", "NarrativeText", 1),
+        Block("Page two text.", "NarrativeText", 2),
+    ]
     chunks = Chunker(words, 100, 10).chunk(blocks)
     assert [(c.page, c.text) for c in chunks] == [(1, "Page one text."), (2, "Page two text.")]
 
 
 def test_tables_split_by_rows_with_header_repeated() -> None:
-    rows = (("code", "service", "price"),) + tuple((f"S{i}", f"service {i}", str(i)) for i in range(40))
+    rows = (("code", "service", "price"),) + tuple(
+        (f"S{i}", f"service {i}", str(i)) for i in range(40)
+    )
     blocks = [Block("Prices", "Title"), Block("table", "Table", rows=rows)]
     chunks = Chunker(words, chunk_size=40, chunk_overlap=5).chunk(blocks)
     assert len(chunks) > 3
@@ -59,7 +64,9 @@ def test_tables_split_by_rows_with_header_repeated() -> None:
 
 def test_lone_heading_before_table_is_not_its_own_chunk() -> None:
     rows = (("a", "b"), ("1", "2"))
-    chunks = Chunker(words, 50, 5).chunk([Block("Sheet: X", "Title"), Block("t", "Table", rows=rows)])
+    chunks = Chunker(words, 50, 5).chunk(
+        [Block("Sheet: X", "Title"), Block("t", "Table", rows=rows)]
+    )
     assert len(chunks) == 1 and chunks[0].heading == "Sheet: X"
 
 

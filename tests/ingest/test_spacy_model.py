@@ -22,8 +22,11 @@ def test_model_is_en_core_web_sm_3_8_with_stock_components() -> None:
     meta = json.loads((spacy_model.model_dir() / "meta.json").read_text())
     assert meta["version"] == "3.8.0" and meta["lang"] == "en"
     config = (spacy_model.model_dir() / "config.cfg").read_text()
-    registered = [line.split("=", 1)[1].strip() for line in config.splitlines()
-                  if line.startswith("@architectures")]
+    registered = [
+        line.split("=", 1)[1].strip()
+        for line in config.splitlines()
+        if line.startswith("@architectures")
+    ]
     assert registered and all(r.strip('"').startswith("spacy.") for r in registered)
 
 

@@ -46,7 +46,14 @@ def test_ingest_summary_and_docs(env: dict[str, str], ingested: Path) -> None:
 
 
 def test_ask_json_contract(env: dict[str, str], ingested: Path) -> None:
-    out = rag(env, "ask", "How many users were affected by the March server room outage?", "--json", "--k", "4")
+    out = rag(
+        env,
+        "ask",
+        "How many users were affected by the March server room outage?",
+        "--json",
+        "--k",
+        "4",
+    )
     answer = json.loads(out.stdout)
     assert set(answer) == {"answer", "refused", "citations"}
     assert answer["refused"] is False and answer["answer"]
@@ -70,12 +77,18 @@ def test_ask_streams_text_then_sources(env: dict[str, str], ingested: Path) -> N
     assert "incident_report_2026-03.pdf, page" in out
 
 
-def test_search_many_queries_json_lines(env: dict[str, str], ingested: Path, tmp_path: Path) -> None:
+def test_search_many_queries_json_lines(
+    env: dict[str, str], ingested: Path, tmp_path: Path
+) -> None:
     qfile = tmp_path / "queries.txt"
     qfile.write_text("per diem abroad\n\nphishing report address\n")
     out = rag(env, "search", "canteen opening hours", "--json", "--k", "3", "--queries", str(qfile))
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [x["query"] for x in lines] == ["canteen opening hours", "per diem abroad", "phishing report address"]
+    assert [x["query"] for x in lines] == [
+        "canteen opening hours",
+        "per diem abroad",
+        "phishing report address",
+    ]
     for line in lines:
         results = line["results"]
         assert 1 <= len(results) <= 3

@@ -37,7 +37,12 @@ def test_reingest_changed_and_deleted_files(corpus: Path, tmp_path: Path) -> Non
     assert total == first.chunks_written == sum(d.chunks for d in a.documents())
 
     again = a.ingest([corpus])
-    assert (len(again.unchanged), again.chunks_written, again.added, again.updated) == (3, 0, [], [])
+    assert (len(again.unchanged), again.chunks_written, again.added, again.updated) == (
+        3,
+        0,
+        [],
+        [],
+    )
     assert a.store().count() == total
 
     # Touched but identical content: still nothing re-embedded.

@@ -19,15 +19,22 @@ def _hit(passages, source: str, page: int | None) -> bool:  # type: ignore[no-un
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
 def test_hit_at_3(assistant: Assistant, qa: list[dict], mode: str) -> None:
     answerable = [q for q in qa if q["answerable"]]
-    hits = [q["id"] for q in answerable if _hit(assistant.search(q["question"], k=3, mode=mode), q["source"], q["page"])]
+    hits = [
+        q["id"]
+        for q in answerable
+        if _hit(assistant.search(q["question"], k=3, mode=mode), q["source"], q["page"])
+    ]
     rate = len(hits) / len(answerable)
     # Measured: hybrid 1.00, keyword 1.00, dense 0.96 (28 questions).
     assert rate >= {"hybrid": 0.96, "dense": 0.9, "keyword": 0.9}[mode], (mode, rate)
 
 
-def test_relevance_gate_separates_answerable_from_unanswerable(assistant: Assistant, qa: list[dict]) -> None:
+def test_relevance_gate_separates_answerable_from_unanswerable(
+    assistant: Assistant, qa: list[dict]
+) -> None:
     refused = {
-        q["id"]: assistant.relevance(q["question"], assistant.search(q["question"])) < assistant.settings.min_relevance
+        q["id"]: assistant.relevance(q["question"], assistant.search(q["question"]))
+        < assistant.settings.min_relevance
         for q in qa
     }
     unanswerable = [q["id"] for q in qa if not q["answerable"]]
@@ -61,5 +68,7 @@ def test_answers_cite_the_right_file_and_page(assistant: Assistant, qa: list[dic
             assert 1 <= c.n <= len(answer.passages)
             assert c.quote and c.quote in answer.passages[c.n - 1].text
         first = answer.citations[0]
-        right += Path(first.source).name == q["source"] and (q["page"] is None or first.page == q["page"])
+        right += Path(first.source).name == q["source"] and (
+            q["page"] is None or first.page == q["page"]
+        )
     assert right >= len(CITED) - 1, right

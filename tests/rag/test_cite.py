@@ -1,14 +1,19 @@
-from rag.cite import CitationStream, clean_citations, cited_numbers, overlap_attribution
+from rag.cite import CitationStream, cited_numbers, clean_citations, overlap_attribution
 
 
 def test_invalid_numbers_are_dropped_and_valid_kept() -> None:
     text = "Notice is 60 days [2]. Fees are monthly [7]. Both apply [1, 9]. See [3][2]."
-    assert clean_citations(text, 3) == "Notice is 60 days [2]. Fees are monthly. Both apply [1]. See [3][2]."
+    assert (
+        clean_citations(text, 3)
+        == "Notice is 60 days [2]. Fees are monthly. Both apply [1]. See [3][2]."
+    )
     assert cited_numbers(text, 3) == [2, 1, 3]
 
 
 def test_non_citation_brackets_are_left_alone() -> None:
-    assert clean_citations("Use the [HP-Guest] network [1].", 2) == "Use the [HP-Guest] network [1]."
+    assert (
+        clean_citations("Use the [HP-Guest] network [1].", 2) == "Use the [HP-Guest] network [1]."
+    )
 
 
 def test_stream_filter_matches_batch_cleaning_however_tokens_split() -> None:
