@@ -47,8 +47,9 @@ def test_pages_are_never_mixed() -> None:
 
 
 def test_tables_split_by_rows_with_header_repeated() -> None:
-    rows = (("code", "service", "price"),) + tuple(
-        (f"S{i}", f"service {i}", str(i)) for i in range(40)
+    rows = (
+        ("code", "service", "price"),
+        *tuple((f"S{i}", f"service {i}", str(i)) for i in range(40)),
     )
     blocks = [Block("Prices", "Title"), Block("table", "Table", rows=rows)]
     chunks = Chunker(words, chunk_size=40, chunk_overlap=5).chunk(blocks)
