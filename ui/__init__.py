@@ -1,0 +1,1 @@
+"""Streamlit web UI over the rag library API (see ui/app.py)."""
