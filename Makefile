@@ -1,15 +1,18 @@
 # Two commands on a fresh machine:
-#   make run    install, ingest sample_docs/ and answer a few questions in the terminal
-#   make test   install (with test tools) and run the whole test suite
+#   make run    install, ingest sample_docs/ and open the web UI on http://127.0.0.1:8501
+#   make test   install (with test tools and a headless Chromium) and run the whole test suite
 # Both create .venv/ on first use; nothing is downloaded at run time.
+# `make demo` answers a few questions in the terminal instead of starting the UI.
 
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 RAG    := $(VENV)/bin/rag
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PORT   ?= 8501
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint bench clean
+.PHONY: install run demo test browser lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +27,10 @@ install: $(STAMP)
 
 run: install
 	$(RAG) ingest sample_docs
+	$(RAG) ui --port $(PORT)
+
+demo: install
+	$(RAG) ingest sample_docs
 	$(RAG) docs
 	$(RAG) ask "How much notice do we have to give Acme Logistics to end the contract?"
 	$(RAG) ask "How many users were affected by the March server room outage?"
@@ -31,7 +38,13 @@ run: install
 	@echo
 	@echo 'Ask your own: $(RAG) ask "..."   Ingest your files: $(RAG) ingest ~/Documents'
 
-test: install
+# The browser test drives Debian's Chromium (Playwright's own browser download is never used).
+browser:
+	@command -v chromium >/dev/null || { \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver; }
+
+test: install browser
 	$(PY) -m ruff check rag ingest ui tests bench
 	$(PY) -m ruff format --check rag ingest ui tests bench
 	$(PY) -m mypy
@@ -39,6 +52,7 @@ test: install
 
 bench: install
 	$(PY) bench/hnsw_recall.py
+	$(PY) bench/ui_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -103,6 +103,14 @@ class Manifest:
             )
         return [DocumentRecord(*r) for r in rows]  # type: ignore[arg-type]
 
+    def with_hash(self, collection: str, content_hash: str) -> DocumentRecord | None:
+        """A document of the collection with exactly this content, if any."""
+        rows = self._query(
+            "SELECT * FROM documents WHERE collection=? AND content_hash=? ORDER BY source LIMIT 1",
+            (collection, content_hash),
+        )
+        return DocumentRecord(*rows[0]) if rows else None  # type: ignore[arg-type]
+
     def put(self, record: DocumentRecord) -> None:
         with self._tx() as db:
             db.execute(

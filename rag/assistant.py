@@ -6,6 +6,7 @@ use and are then kept (one :class:`Assistant` per process is the intended use).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from ingest.manifest import DocumentRecord, Manifest
 from rag.answer import Answer, AnswerStream
 from rag.config import RetrievalMode, Settings
+from rag.conversation import standalone_query
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.generate import Generator, open_generator
 from rag.indexer import Indexer, IngestReport, Progress
@@ -24,6 +26,7 @@ from rag.privacy import lock_down
 from rag.prompt import build_messages
 from rag.retrieve import Passage, Retriever
 from rag.store import VectorStore, open_store
+from rag.uploads import Upload, save_upload
 
 __all__ = ["Assistant"]
 
@@ -62,6 +65,21 @@ class Assistant:
         if self._generator is None:
             self._generator = open_generator(self.settings)
         return self._generator
+
+    @property
+    def loaded(self) -> dict[str, bool]:
+        """Which models are in memory (for a status display)."""
+        generator = self._generator
+        return {
+            "embedder": self._embedder is not None,
+            "generator": generator is not None and bool(getattr(generator, "loaded", True)),
+        }
+
+    def warm_up(self, collection: str | None = None) -> None:
+        """Load the embedder, the chat model and the keyword index now, not at the first question."""
+        self.embedder.embed_query("warm-up")
+        self.generator.load()
+        self.keyword_index(collection)
 
     @cached_property
     def manifest(self) -> Manifest:
@@ -105,6 +123,41 @@ class Assistant:
         """Ingested documents, optionally those under a path prefix."""
         return self.manifest.documents(collection or self.settings.collection, _abs(prefix))
 
+    def collections(self) -> list[str]:
+        """Collections that hold documents, and the configured one."""
+        return sorted(set(self.manifest.collections()) | {self.settings.collection})
+
+    def uploads_dir(self, collection: str | None = None) -> Path:
+        """Where files uploaded through a front end are kept (inside the data directory)."""
+        name = collection or self.settings.collection
+        return (
+            self.settings.data_dir
+            / "uploads"
+            / "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        )
+
+    def save_uploads(
+        self, files: Iterable[tuple[str, bytes]], collection: str | None = None
+    ) -> list[Upload]:
+        """Store uploaded (name, bytes) pairs safely under :meth:`uploads_dir`; files whose
+        content is already ingested (or earlier in the batch) come back as duplicates.
+        Ingest the stored ones with :meth:`ingest`."""
+        name = collection or self.settings.collection
+        folder = self.uploads_dir(name)
+        batch: dict[str, str] = {}
+        results = []
+        for filename, data in files:
+
+            def known(digest: str) -> str | None:
+                doc = self.manifest.with_hash(name, digest)
+                return doc.source if doc else batch.get(digest)
+
+            upload = save_upload(folder, filename, data, known)
+            if upload.path is not None:
+                batch[hashlib.sha256(data).hexdigest()] = str(upload.path)
+            results.append(upload)
+        return results
+
     def remove(self, path: str | Path, collection: str | None = None) -> list[str]:
         """Remove a document, or every document under a folder; the sources removed."""
         name = collection or self.settings.collection
@@ -137,9 +190,11 @@ class Assistant:
         mode: RetrievalMode | None = None,
         collection: str | None = None,
         prefix: str | None = None,
+        sources: Sequence[str] | None = None,
     ) -> list[Passage]:
-        """The best passages for ``query`` (no model call)."""
-        sources = self._scope(collection, prefix)
+        """The best passages for ``query`` (no model call), from all documents, those
+        under ``prefix``, or only the documents named in ``sources``."""
+        sources = self._scope(collection, prefix, sources)
         return self.retriever(collection).search(
             query, k or self.settings.top_k, mode or self.settings.retrieval_mode, sources
         )
@@ -151,14 +206,24 @@ class Assistant:
         mode: RetrievalMode | None = None,
         collection: str | None = None,
         prefix: str | None = None,
+        sources: Sequence[str] | None = None,
+        history: Sequence[str] = (),
     ) -> AnswerStream:
-        """Retrieve, then stream a cited answer; iterate it, then read ``.answer``."""
+        """Retrieve, then stream a cited answer; iterate it, then read ``.answer``.
+
+        ``history`` holds the conversation's earlier questions, oldest first: a
+        follow-up ("and abroad?") is retrieved together with the one before it.
+        """
         started = time.perf_counter()
-        passages = self.search(question, k, mode, collection, prefix)
+        query = standalone_query(question, history)
+        passages = self.search(query, k, mode, collection, prefix, sources)
         timings = {"retrieval_s": time.perf_counter() - started}
-        if self.relevance(question, passages, collection) < self.settings.min_relevance:
+        if self.relevance(query, passages, collection) < self.settings.min_relevance:
             return AnswerStream(question, passages, None, timings, time.perf_counter)
-        messages = build_messages(question, [(p.source, p.page, p.text) for p in passages])
+        previous = history[-1] if query != question else None
+        messages = build_messages(
+            question, [(p.source, p.page, p.text) for p in passages], previous
+        )
         tokens = self.generator.stream(
             messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature
         )
@@ -218,10 +283,16 @@ class Assistant:
             self._keyword[name] = index
             return index
 
-    def _scope(self, collection: str | None, prefix: str | None) -> Sequence[str] | None:
-        if not prefix:
+    def _scope(
+        self, collection: str | None, prefix: str | None, sources: Sequence[str] | None
+    ) -> Sequence[str] | None:
+        if not prefix and sources is None:
             return None
-        return [d.source for d in self.documents(collection, prefix)]
+        scope = [d.source for d in self.documents(collection, prefix)]
+        if sources is not None:
+            wanted = set(sources)
+            scope = [s for s in scope if s in wanted]
+        return scope
 
 
 def _abs(path: str | None) -> str | None:

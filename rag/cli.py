@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("remove", parents=[common], help="remove a document (or a folder's)")
     p.add_argument("path")
+    p = sub.add_parser("ui", parents=[common], help="start the web UI (Streamlit)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     return parser
 
 
@@ -64,6 +67,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "ui":
+        return _ui(args)
     try:
         from pydantic import ValidationError
 
@@ -190,6 +195,31 @@ def _remove(assistant: Any, args: argparse.Namespace) -> int:
     for source in removed:
         print(f"removed {source}")
     return EXIT_OK
+
+
+def _ui(args: argparse.Namespace) -> int:
+    """Replace this process with ``streamlit run ui/app.py``, private by default.
+
+    Every privacy setting is passed on the command line as well as in the
+    app's own .streamlit/config.toml, so it holds from any working directory.
+    """
+    import os
+
+    from rag.privacy import STREAMLIT_FLAGS, lock_down
+
+    lock_down()
+    import ui
+
+    app = Path(ui.__file__).resolve().parent / "app.py"
+    if args.data_dir is not None:
+        os.environ["RAG_DATA_DIR"] = str(args.data_dir.expanduser().resolve())
+    if args.collection is not None:
+        os.environ["RAG_COLLECTION"] = args.collection
+    command = [sys.executable, "-m", "streamlit", "run", str(app)]
+    command += [*STREAMLIT_FLAGS, "--server.address", args.host, "--server.port", str(args.port)]
+    print(f"rag: web UI on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    os.execv(sys.executable, command)
+    return EXIT_ERROR  # not reached
 
 
 _COMMANDS = {

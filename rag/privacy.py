@@ -12,7 +12,7 @@ import os
 
 from ingest.parse import UNSTRUCTURED_ENV
 
-__all__ = ["OFFLINE_ENV", "lock_down"]
+__all__ = ["OFFLINE_ENV", "STREAMLIT_FLAGS", "lock_down"]
 
 #: Environment switches that keep the stack offline. Values are forced, not
 #: defaulted: a user's environment must not re-enable downloads or telemetry.
@@ -35,6 +35,19 @@ OFFLINE_ENV: dict[str, str] = {
     # Tokenizers fork warnings are noise in a CLI.
     "TOKENIZERS_PARALLELISM": "false",
 }
+
+
+#: ``streamlit run`` options for the web UI: no usage statistics, no browser
+#: opened, no file watcher, no development-mode asset server, loopback only
+#: unless ``--server.address`` says otherwise (``rag ui --host``).
+STREAMLIT_FLAGS: tuple[str, ...] = (
+    "--browser.gatherUsageStats=false",
+    "--server.headless=true",
+    "--server.fileWatcherType=none",
+    "--server.runOnSave=false",
+    "--client.toolbarMode=minimal",
+    "--server.showEmailPrompt=false",
+)
 
 
 def lock_down() -> None:

@@ -31,13 +31,23 @@ def label(source: str, page: int | None) -> str:
     return f"{name}, page {page}" if page is not None else name
 
 
-def build_messages(question: str, passages: Sequence[tuple[str, int | None, str]]) -> list[Message]:
-    """Chat messages for ``question`` over ``passages`` given as (source, page, text)."""
+def build_messages(
+    question: str,
+    passages: Sequence[tuple[str, int | None, str]],
+    previous: str | None = None,
+) -> list[Message]:
+    """Chat messages for ``question`` over ``passages`` given as (source, page, text);
+    ``previous`` is the earlier question a follow-up refers to."""
     blocks = []
     for n, (source, page, text) in enumerate(passages, start=1):
         body = text.replace("</passage>", "</ passage>")
         blocks.append(f'<passage n="{n}" source="{label(source, page)}">\n{body}\n</passage>')
-    user = "Passages:\n" + "\n".join(blocks) + f"\n\nQuestion: {question}\nAnswer with citations:"
+    asked = (
+        f"Question (a follow-up to: {previous}): {question}"
+        if previous
+        else f"Question: {question}"
+    )
+    user = "Passages:\n" + "\n".join(blocks) + f"\n\n{asked}\nAnswer with citations:"
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": user},

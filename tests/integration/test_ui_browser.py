@@ -1,0 +1,150 @@
+"""End to end in a real headless Chromium: start ``rag ui``, upload a file, ask about it,
+wait for the streamed answer, open a citation, save a screenshot.
+
+The server runs under the egress guard (any non-loopback connection from Python
+fails and is logged) and every request the browser makes is recorded: the page
+must render and work with nothing but the local server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+GUARD_DIR = Path(__file__).resolve().parent / "_egress_guard"
+RAG = Path(sys.executable).parent / "rag"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+MEMO = (
+    "Facilities memo, November 2026.\n\n"
+    "From 1 December the Leeds office car park closes at 19:30 on weekdays. "
+    "Staff working late must move their cars to the Wellington Street garage.\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = _free_port()
+    egress_log = tmp_path / "egress.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "STREAMLIT_"))}
+    env |= {"PYTHONPATH": str(GUARD_DIR), "RAG_EGRESS_LOG": str(egress_log)}
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(RAG), "ui", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            assert time.monotonic() < deadline, "rag ui did not come up in 120 s"
+            time.sleep(0.5)
+        yield url, egress_log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test installs it)"
+)
+def test_upload_ask_and_open_a_citation(server: tuple[str, Path], tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, egress_log = server
+    memo = tmp_path / "car_park_memo.txt"
+    memo.write_text(MEMO)
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("request", lambda r: requests.append(r.url))
+        page.set_default_timeout(180_000)
+        expect.set_options(timeout=180_000)
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Ask your documents")).to_be_visible()
+
+        # Library: upload the memo and ingest it.
+        page.get_by_role("link", name="Library").click()
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(memo)
+        expect(page.get_by_text("car_park_memo.txt").first).to_be_visible()
+        page.get_by_role("button", name="Add to library").click()
+        expect(page.get_by_text("added 1").first).to_be_visible()
+        page.screenshot(path=str(tmp_path / "library.png"), full_page=True)
+
+        # Chat: ask about it and wait for the streamed answer and its sources.
+        page.get_by_role("link", name="Chat").click()
+        box = page.get_by_placeholder("Ask a question about your documents")
+        box.fill("When does the Leeds office car park close?")
+        box.press("Enter")
+        source = page.locator('[data-testid="stExpander"] summary').filter(
+            has_text="car_park_memo.txt"
+        )
+        expect(source.first).to_be_visible()
+        answer = page.locator('[data-testid="stChatMessage"]').nth(1)
+        assert answer.inner_text().strip(), "the answer is on the page"
+
+        # Open the citation: the passage with its supporting words marked.
+        source.first.click()
+        mark = page.locator("mark.rag-support").first
+        expect(mark).to_be_visible()
+        assert mark.inner_text().strip()
+        page.wait_for_timeout(600)  # let the expander finish opening
+        shot = tmp_path / "chat-citation.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+
+    print(f"screenshot: {shot}")
+    assert shot.stat().st_size > 10_000
+    foreign = [
+        u
+        for u in requests
+        if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+        and urlsplit(u).hostname not in ("127.0.0.1", "localhost")
+    ]
+    assert not foreign, f"the page fetched from other hosts: {foreign}"
+    attempts = egress_log.read_text().splitlines() if egress_log.exists() else []
+    assert not attempts, [json.loads(a)["destination"] for a in attempts]

@@ -1,0 +1,36 @@
+"""The web UI: ``rag ui`` (or ``streamlit run ui/app.py``).
+
+A thin layer over :class:`rag.Assistant`: the pages call the library and render
+what it returns; no retrieval or ingestion logic lives here.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from rag.privacy import lock_down
+
+lock_down()
+
+# An emoji icon becomes a data: URL; a :material/ page icon would be fetched from Google.
+st.set_page_config(page_title="rag — your documents", page_icon="📄")
+
+if st.get_option("browser.gatherUsageStats"):
+    # Only possible if someone started Streamlit by hand with statistics on.
+    st.error("Streamlit usage statistics are on. Start the app with `rag ui` to keep it private.")
+
+st.markdown(
+    """<style>
+    .rag-passage { font-size: 0.92rem; line-height: 1.5; }
+    .rag-passage mark.rag-support { background: #ffe58a; padding: 0 .1em; }
+    </style>""",
+    unsafe_allow_html=True,
+)
+
+page = st.navigation(
+    [
+        st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+        st.Page("pages/library.py", title="Library", icon=":material/folder_open:"),
+    ]
+)
+page.run()

@@ -1,0 +1,70 @@
+"""Chat: ask, watch the answer stream, open its sources."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from rag.answer import REFUSAL, Answer
+from ui.render import citation_title, inert_markdown, passage_html
+from ui.state import assistant, sidebar
+
+a = assistant()
+choices = sidebar(a)
+
+if "turns" not in st.session_state:
+    st.session_state.turns = []  # [(question, Answer)], oldest first
+turns: list[tuple[str, Answer]] = st.session_state.turns
+
+
+def show_sources(answer: Answer) -> None:
+    """Each citation as an expander: file, page, score, the passage with the support marked."""
+    if answer.refused:
+        st.info(REFUSAL + " Try other words, or check the document is in the library.", icon="🔎")
+        return
+    st.caption("Sources")
+    for c in answer.citations:
+        with st.expander(citation_title(c)):
+            st.caption(c.source)
+            st.markdown(passage_html(answer, c), unsafe_allow_html=True)
+
+
+st.title("Ask your documents")
+if not a.documents(choices.collection):
+    st.info("No documents yet: add some on the **Library** page.", icon="📂")
+
+with st.sidebar:
+    if st.button("New conversation", icon=":material/restart_alt:", disabled=not turns):
+        turns.clear()
+        st.rerun()
+
+for asked, answered in turns:
+    with st.chat_message("user"):
+        st.markdown(asked)
+    with st.chat_message("assistant"):
+        if not answered.refused:
+            st.markdown(inert_markdown(answered.text))
+        show_sources(answered)
+
+if question := st.chat_input("Ask a question about your documents"):
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        stream = a.ask_stream(
+            question,
+            k=choices.top_k,
+            mode=choices.mode,
+            collection=choices.collection,
+            sources=choices.sources,
+            history=[q for q, _ in turns],
+        )
+        slot = st.empty()
+        if stream.refused_early:
+            answer = stream.answer
+        else:
+            with slot.container():
+                st.write_stream(inert_markdown(piece) for piece in stream)
+            answer = stream.answer
+        if answer.refused:
+            slot.empty()
+        show_sources(answer)
+    turns.append((question, answer))

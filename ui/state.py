@@ -1,0 +1,82 @@
+"""What every page shares: the one Assistant per process, and the sidebar's choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import streamlit as st
+
+from rag import Assistant, Settings
+from rag.config import RetrievalMode
+from rag.privacy import lock_down
+
+__all__ = ["Choices", "assistant", "sidebar"]
+
+MODES: tuple[RetrievalMode, ...] = ("hybrid", "dense", "keyword")
+
+
+@st.cache_resource(show_spinner="Loading the models…")
+def _assistant(data_dir: str, collection: str) -> Assistant:
+    """One Assistant per data directory, models loaded once for the whole process
+    (every rerun and every browser session reuses it)."""
+    a = Assistant(Settings(data_dir=data_dir, collection=collection))
+    a.warm_up()
+    return a
+
+
+def assistant() -> Assistant:
+    """The process-wide Assistant for the configured data directory."""
+    lock_down()
+    settings = Settings()
+    return _assistant(str(settings.data_dir), settings.collection)
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the user picked in the sidebar for this session."""
+
+    collection: str
+    sources: list[str] | None
+    """Documents to ask within; None means all of the collection."""
+    top_k: int
+    mode: RetrievalMode
+
+
+def sidebar(a: Assistant) -> Choices:
+    """Scope, retrieval settings and the read-only facts about this installation."""
+    s = a.settings
+    with st.sidebar:
+        st.subheader("Ask within")
+        collections = a.collections()
+        collection = st.selectbox(
+            "Collection",
+            collections,
+            index=collections.index(s.collection),
+            key="collection",
+        )
+        docs = a.documents(collection)
+        names = {d.source: PurePath(d.source).name for d in docs}
+        picked = st.multiselect(
+            "Documents (none selected = all)",
+            list(names),
+            format_func=names.__getitem__,
+            key="scope",
+        )
+        st.subheader("Retrieval")
+        top_k = st.slider("Passages (top-k)", 1, 20, s.top_k, key="top_k")
+        mode = st.radio("Mode", MODES, index=MODES.index(s.retrieval_mode), key="mode")
+        st.subheader("Installation")
+        loaded = a.loaded
+        generator = a.generator
+        st.caption(
+            f"Chat model: **{generator.name}** ({s.llm_backend}) — "
+            + ("loaded" if loaded["generator"] else "not loaded")
+        )
+        embedder_name = PurePath(str(s.embed_model)).name if s.embed_model else "all-MiniLM-L6-v2"
+        st.caption(
+            f"Embedder: **{embedder_name}** — " + ("loaded" if loaded["embedder"] else "not loaded")
+        )
+        st.text_input("Data directory", str(s.data_dir), disabled=True, key="data_dir")
+        st.caption("Models and data directory are set with RAG_* variables; restart to change.")
+    return Choices(collection, picked or None, int(top_k), mode)
