@@ -9,8 +9,17 @@ from typing import Any
 
 from rag.cite import CitationStream, cited_numbers, clean_citations, overlap_attribution
 from rag.retrieve import Passage
+from rag.verify import SentenceCheck, Verification
 
-__all__ = ["REFUSAL", "Answer", "AnswerStream", "Citation", "best_quote"]
+__all__ = [
+    "REFUSAL",
+    "Answer",
+    "AnswerStream",
+    "Citation",
+    "best_quote",
+    "build_answer",
+    "verified_answer",
+]
 
 #: What the assistant says when the documents do not hold an answer.
 REFUSAL = "Not found in your documents."
@@ -52,13 +61,30 @@ class Answer:
     passages: list[Passage]
     citations: list[Citation]
     timings: dict[str, float] = field(default_factory=dict)
+    sentences: list[SentenceCheck] = field(default_factory=list)
+    """Each sentence of ``text`` with its support (empty for a refusal)."""
+    mode: str = "generative"
+    """How the text was made: ``generative`` (the model) or ``extractive`` (passages' sentences)."""
+    note: str = ""
+    """Why the mode differs from the one asked for (``auto`` falling back), if it does."""
+    model_text: str | None = None
+    """The model's own answer when ``text`` is something else (auto fallback, strict)."""
+
+    @property
+    def unsupported(self) -> list[SentenceCheck]:
+        return [s for s in self.sentences if s.support == "unsupported"]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "answer": self.text,
             "refused": self.refused,
             "citations": [c.to_json() for c in self.citations],
+            "sentences": [s.to_json() for s in self.sentences],
+            "mode": self.mode,
         }
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 def best_quote(passage: str, claim: str, limit: int = 400) -> str:
@@ -100,6 +126,45 @@ def build_answer(
     return Answer(question, text, False, passages, citations, timings)
 
 
+def verified_answer(
+    base: Answer, verification: Verification, mode: str, strict: bool, note: str = ""
+) -> Answer:
+    """``base`` with its sentences checked: citations come from the checks (corrected
+    where a sentence was supported by another passage) and quote the exact span."""
+    if not verification.sentences:
+        return base
+    changed = strict and bool([s for s in verification.sentences if s.support == "unsupported"])
+    changed |= any(s.corrected for s in verification.sentences)
+    text = verification.text(strict) if (changed or mode == "extractive") else base.text
+    kept = [s for s in verification.sentences if not (strict and s.support == "unsupported")]
+    if not text.strip() or not kept:
+        return Answer(base.question, REFUSAL, True, base.passages, [], base.timings, mode=mode)
+    citations: dict[int, Citation] = {}
+    for s in kept:
+        for n in s.citations:
+            if n in citations or not 1 <= n <= len(base.passages):
+                continue
+            p = base.passages[n - 1]
+            quote = (
+                s.span.text if s.span is not None and s.span.n == n else best_quote(p.text, s.text)
+            )
+            citations[n] = Citation(n, p.source, p.page, quote, p.similarity)
+    if not citations:
+        citations = {c.n: c for c in base.citations}
+    return Answer(
+        base.question,
+        text,
+        False,
+        base.passages,
+        [citations[n] for n in sorted(citations)],
+        base.timings,
+        kept if strict else verification.sentences,
+        mode,
+        note,
+        base.text if text != base.text else None,
+    )
+
+
 def _claims_citing(text: str, n: int) -> str:
     """The sentences of ``text`` that cite ``[n]`` (all of it if none does explicitly)."""
     marker = f"[{n}]"
@@ -117,24 +182,36 @@ class AnswerStream:
         tokens: Iterator[str] | None,
         timings: dict[str, float],
         clock: Callable[[], float],
+        finish: Callable[[Answer], Answer] | None = None,
+        ready: Answer | None = None,
     ) -> None:
+        """``tokens`` None and ``ready`` None: refused without calling the model.
+        ``ready``: an answer made without the model (extractive), yielded at once.
+        ``finish``: applied to the model's answer once streaming ends (verification)."""
         self.question = question
         self.passages = passages
         self._tokens = tokens
         self._timings = timings
         self._clock = clock
-        self._answer: Answer | None = None
-        if tokens is None:
+        self._finish = finish
+        self._answer: Answer | None = ready
+        if tokens is None and ready is None:
             self._answer = Answer(question, REFUSAL, True, passages, [], timings)
 
     @property
     def refused_early(self) -> bool:
         """True when nothing relevant was retrieved and the model was not called."""
-        return self._tokens is None
+        return self._tokens is None and self._answer is not None and self._answer.refused
+
+    @property
+    def from_model(self) -> bool:
+        """True when iterating streams the model's tokens (not a ready-made answer)."""
+        return self._tokens is not None
 
     def __iter__(self) -> Iterator[str]:
         if self._tokens is None:
-            yield REFUSAL
+            assert self._answer is not None
+            yield self._answer.text
             return
         raw: list[str] = []
         started = self._clock()
@@ -146,7 +223,8 @@ class AnswerStream:
             raw.append(piece)
             yield piece
         self._timings["generation_s"] = self._clock() - started
-        self._answer = build_answer(self.question, "".join(raw), self.passages, self._timings)
+        answer = build_answer(self.question, "".join(raw), self.passages, self._timings)
+        self._answer = self._finish(answer) if self._finish and not answer.refused else answer
 
     @property
     def answer(self) -> Answer:

@@ -15,8 +15,8 @@ from functools import cached_property
 from pathlib import Path
 
 from ingest.manifest import DocumentRecord, Manifest
-from rag.answer import Answer, AnswerStream
-from rag.config import RetrievalMode, Settings
+from rag.answer import REFUSAL, Answer, AnswerStream, verified_answer
+from rag.config import AnswerMode, RetrievalMode, Settings
 from rag.conversation import standalone_query
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.generate import Generator, open_generator
@@ -27,6 +27,7 @@ from rag.prompt import build_messages
 from rag.retrieve import Passage, Retriever
 from rag.store import VectorStore, open_store
 from rag.uploads import Upload, save_upload
+from rag.verify import Thresholds, Verification, extractive_answer, verify
 
 __all__ = ["Assistant"]
 
@@ -208,18 +209,27 @@ class Assistant:
         prefix: str | None = None,
         sources: Sequence[str] | None = None,
         history: Sequence[str] = (),
+        answer_mode: AnswerMode | None = None,
+        strict: bool | None = None,
     ) -> AnswerStream:
         """Retrieve, then stream a cited answer; iterate it, then read ``.answer``.
 
         ``history`` holds the conversation's earlier questions, oldest first: a
         follow-up ("and abroad?") is retrieved together with the one before it.
+        ``answer_mode`` and ``strict`` default to the settings (see :class:`Settings`).
+        Every answer's sentences are checked against the passages (``answer.sentences``).
         """
+        answer_mode = answer_mode or self.settings.answer_mode
+        strict = self.settings.strict if strict is None else strict
         started = time.perf_counter()
         query = standalone_query(question, history)
         passages = self.search(query, k, mode, collection, prefix, sources)
         timings = {"retrieval_s": time.perf_counter() - started}
         if self.relevance(query, passages, collection) < self.settings.min_relevance:
             return AnswerStream(question, passages, None, timings, time.perf_counter)
+        if answer_mode == "extractive":
+            answer = self._extractive(question, passages, timings)
+            return AnswerStream(question, passages, None, timings, time.perf_counter, ready=answer)
         previous = history[-1] if query != question else None
         messages = build_messages(
             question, [(p.source, p.page, p.text) for p in passages], previous
@@ -227,7 +237,40 @@ class Assistant:
         tokens = self.generator.stream(
             messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature
         )
-        return AnswerStream(question, passages, tokens, timings, time.perf_counter)
+
+        def finish(answer: Answer) -> Answer:
+            checked = verify(answer.text, passages, self.embedder, self._thresholds)
+            timings["verify_s"] = checked.seconds
+            if (
+                answer_mode == "auto"
+                and checked.supported_share <= self.settings.auto_min_supported
+            ):
+                supported = sum(s.support == "supported" for s in checked.sentences)
+                note = (
+                    f"The model's answer was not supported by your documents "
+                    f"({supported} of {len(checked.sentences)} sentences); "
+                    "showing the passages' own words instead."
+                )
+                fallback = self._extractive(question, passages, timings, note)
+                fallback.model_text = answer.text
+                return fallback
+            return verified_answer(answer, checked, "generative", strict)
+
+        return AnswerStream(question, passages, tokens, timings, time.perf_counter, finish)
+
+    @property
+    def _thresholds(self) -> Thresholds:
+        return Thresholds(self.settings.support_threshold, self.settings.weak_threshold)
+
+    def _extractive(
+        self, question: str, passages: list[Passage], timings: dict[str, float], note: str = ""
+    ) -> Answer:
+        extracted: Verification = extractive_answer(question, passages, self.embedder)
+        timings["extract_s"] = extracted.seconds
+        if not extracted.sentences:
+            return Answer(question, REFUSAL, True, passages, [], timings, mode="extractive")
+        base = Answer(question, extracted.text(), False, passages, [], timings)
+        return verified_answer(base, extracted, "extractive", False, note)
 
     def relevance(
         self, question: str, passages: Sequence[Passage], collection: str | None = None

@@ -27,7 +27,15 @@ def _parser() -> argparse.ArgumentParser:
     retrieval = argparse.ArgumentParser(add_help=False)
     retrieval.add_argument("--k", type=int, help="passages to retrieve (RAG_TOP_K)")
     retrieval.add_argument(
-        "--mode", choices=["hybrid", "dense", "keyword"], help="retrieval mode (RAG_RETRIEVAL_MODE)"
+        "--retrieval",
+        choices=["hybrid", "dense", "keyword"],
+        help="retrieval mode (RAG_RETRIEVAL_MODE)",
+    )
+    retrieval.add_argument(
+        "--mode",
+        choices=["generative", "extractive", "auto", "hybrid", "dense", "keyword"],
+        help="answer mode (RAG_ANSWER_MODE): generative, extractive or auto; "
+        "hybrid/dense/keyword here set the retrieval mode, as --retrieval does",
     )
     retrieval.add_argument("--under", metavar="PATH", help="only documents under this path")
     retrieval.add_argument("--json", action="store_true", help="machine-readable output")
@@ -38,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p = sub.add_parser("ask", parents=[common, retrieval], help="ask a question")
     p.add_argument("question")
+    p.add_argument(
+        "--strict", action="store_true", help="drop sentences the documents do not support"
+    )
     p = sub.add_parser("search", parents=[common, retrieval], help="retrieve passages only")
     p.add_argument("queries", nargs="*", metavar="QUERY")
     p.add_argument(
@@ -56,11 +67,17 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Any:
     from rag.config import Settings
 
+    mode = getattr(args, "mode", None)
+    retrieval = getattr(args, "retrieval", None)
+    if mode in ("hybrid", "dense", "keyword"):
+        retrieval, mode = retrieval or mode, None
     overrides = {
         "data_dir": getattr(args, "data_dir", None),
         "collection": getattr(args, "collection", None),
         "top_k": getattr(args, "k", None),
-        "retrieval_mode": getattr(args, "mode", None),
+        "retrieval_mode": retrieval,
+        "answer_mode": mode,
+        "strict": getattr(args, "strict", None) or None,
     }
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -105,15 +122,26 @@ def _ingest(assistant: Any, args: argparse.Namespace) -> int:
 
 
 def _ask(assistant: Any, args: argparse.Namespace) -> int:
-    stream = assistant.ask_stream(args.question, mode=args.mode, prefix=args.under)
+    stream = assistant.ask_stream(args.question, prefix=args.under)
     if args.json:
         print(json.dumps(stream.answer.to_json(), ensure_ascii=False))
         return EXIT_OK
+    streamed = []
     for piece in stream:
+        streamed.append(piece)
         sys.stdout.write(piece)
         sys.stdout.flush()
     answer = stream.answer
     sys.stdout.write("\n")
+    if answer.note:
+        print(f"\n({answer.note})\n{answer.text}")
+    elif answer.text != "".join(streamed).strip() and not answer.refused:
+        print(f"\nChecked against your documents:\n{answer.text}")
+    for s in answer.unsupported:
+        print(f"  ✗ not supported by your documents: {s.text}")
+    for s in answer.sentences:
+        if s.corrected:
+            print(f"  ↪ citation corrected to {s.citations}: {s.text}")
     if answer.citations:
         from rag.prompt import label
 
@@ -132,7 +160,7 @@ def _search(assistant: Any, args: argparse.Namespace) -> int:
         print("rag search: give at least one QUERY or --queries FILE", file=sys.stderr)
         return EXIT_USAGE
     for query in queries:
-        passages = assistant.search(query, mode=args.mode, prefix=args.under)
+        passages = assistant.search(query, prefix=args.under)
         if args.json:
             print(
                 json.dumps(

@@ -22,9 +22,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["RetrievalMode", "Settings", "default_data_dir"]
+__all__ = ["AnswerMode", "RetrievalMode", "Settings", "default_data_dir"]
 
 RetrievalMode = Literal["hybrid", "dense", "keyword"]
+AnswerMode = Literal["generative", "extractive", "auto"]
 LLMBackend = Literal["llama_cpp", "transformers"]
 
 
@@ -70,6 +71,18 @@ class Settings(BaseSettings):
     min_relevance: float = Field(0.40, ge=0.0, le=1.0)
     """Below this relevance of the retrieved passages (see ``Assistant.relevance``), answer
     "not found" without calling the model. 0.40 was chosen on sample_docs/qa.jsonl."""
+
+    answer_mode: AnswerMode = "auto"
+    """``generative``: the model's answer, checked sentence by sentence. ``extractive``: the
+    passages' own best sentences, no model. ``auto``: the model's answer when most of its
+    sentences are supported, else the extractive one."""
+    strict: bool = False
+    """Drop answer sentences the retrieved passages do not support."""
+    support_threshold: float = Field(0.60, ge=0.0, le=1.0)
+    weak_threshold: float = Field(0.45, ge=0.0, le=1.0)
+    """Cosine similarity of a sentence to its best span for ``supported`` / ``weak``."""
+    auto_min_supported: float = Field(0.5, ge=0.0, le=1.0)
+    """``auto`` keeps the model's answer when more than this share of sentences is supported."""
 
     hnsw_ef_construction: int = Field(200, ge=8)
     hnsw_ef_search: int = Field(128, ge=8)

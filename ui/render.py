@@ -83,8 +83,12 @@ def citation_title(c: Citation) -> str:
 
 
 def passage_html(answer: Answer, c: Citation) -> str:
-    """The cited passage with the supporting words highlighted."""
+    """The cited passage with the supporting span highlighted: the exact span the
+    sentence check found (its character offsets), else where the quote occurs."""
     passage = answer.passages[c.n - 1].text
+    for s in answer.sentences:
+        if s.span is not None and s.span.n == c.n and c.n in s.citations:
+            return highlight(passage, (s.span.start, s.span.end))
     return highlight(passage, locate(passage, c.quote))
 
 

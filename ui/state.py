@@ -8,12 +8,13 @@ from pathlib import PurePath
 import streamlit as st
 
 from rag import Assistant, Settings
-from rag.config import RetrievalMode
+from rag.config import AnswerMode, RetrievalMode
 from rag.privacy import lock_down
 
 __all__ = ["Choices", "assistant", "sidebar"]
 
 MODES: tuple[RetrievalMode, ...] = ("hybrid", "dense", "keyword")
+ANSWER_MODES: tuple[AnswerMode, ...] = ("auto", "generative", "extractive")
 
 
 @st.cache_resource(show_spinner="Loading the models…")
@@ -41,6 +42,8 @@ class Choices:
     """Documents to ask within; None means all of the collection."""
     top_k: int
     mode: RetrievalMode
+    answer_mode: AnswerMode
+    strict: bool
 
 
 def sidebar(a: Assistant) -> Choices:
@@ -63,6 +66,17 @@ def sidebar(a: Assistant) -> Choices:
             format_func=names.__getitem__,
             key="scope",
         )
+        st.subheader("Answers")
+        answer_mode = st.radio(
+            "Answer mode",
+            ANSWER_MODES,
+            index=ANSWER_MODES.index(s.answer_mode),
+            key="answer_mode",
+            help="extractive: the documents' own sentences, no model, cannot invent. "
+            "generative: the model's answer, checked sentence by sentence. "
+            "auto: the model's answer if most of it is supported, else extractive.",
+        )
+        strict = st.toggle("Strict: drop unsupported sentences", s.strict, key="strict")
         st.subheader("Retrieval")
         top_k = st.slider("Passages (top-k)", 1, 20, s.top_k, key="top_k")
         mode = st.radio("Mode", MODES, index=MODES.index(s.retrieval_mode), key="mode")
@@ -79,4 +93,4 @@ def sidebar(a: Assistant) -> Choices:
         )
         st.text_input("Data directory", str(s.data_dir), disabled=True, key="data_dir")
         st.caption("Models and data directory are set with RAG_* variables; restart to change.")
-    return Choices(collection, picked or None, int(top_k), mode)
+    return Choices(collection, picked or None, int(top_k), mode, answer_mode, bool(strict))

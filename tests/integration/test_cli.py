@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -55,8 +56,12 @@ def test_ask_json_contract(env: dict[str, str], ingested: Path) -> None:
         "4",
     )
     answer = json.loads(out.stdout)
-    assert set(answer) == {"answer", "refused", "citations"}
+    assert {"answer", "refused", "citations", "sentences", "mode"} <= set(answer)
     assert answer["refused"] is False and answer["answer"]
+    assert answer["mode"] in ("generative", "extractive")
+    for s in answer["sentences"]:
+        assert s["support"] in ("supported", "weak", "unsupported")
+        assert all(1 <= n <= 4 for n in s["citations"])
     assert answer["citations"]
     for c in answer["citations"]:
         assert set(c) == {"n", "source", "page", "quote", "score"}
@@ -68,7 +73,31 @@ def test_ask_json_contract(env: dict[str, str], ingested: Path) -> None:
 
 def test_ask_refuses_in_json(env: dict[str, str], ingested: Path) -> None:
     answer = json.loads(rag(env, "ask", "What is the capital of Australia?", "--json").stdout)
-    assert answer == {"answer": "Not found in your documents.", "refused": True, "citations": []}
+    assert answer["answer"] == "Not found in your documents."
+    assert answer["refused"] is True and answer["citations"] == [] and answer["sentences"] == []
+
+
+def test_extractive_mode_quotes_supported_spans(env: dict[str, str], ingested: Path) -> None:
+    out = rag(
+        env,
+        "ask",
+        "How many users were affected by the March server room outage?",
+        "--json",
+        "--mode",
+        "extractive",
+    )
+    answer = json.loads(out.stdout)
+    assert answer["mode"] == "extractive" and not answer["refused"]
+    assert re.search(r"\b212\b", answer["answer"]), answer["answer"]
+    assert answer["sentences"]
+    for s in answer["sentences"]:
+        assert s["support"] == "supported"
+        span = s["span"]
+        assert span["text"] == s["text"] and span["end"] > span["start"] >= 0
+        assert Path(span["source"]).name == "incident_report_2026-03.pdf"
+        assert isinstance(span["page"], int)
+    cited = {c["n"] for c in answer["citations"]}
+    assert cited == {n for s in answer["sentences"] for n in s["citations"]}
 
 
 def test_ask_streams_text_then_sources(env: dict[str, str], ingested: Path) -> None:

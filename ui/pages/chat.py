@@ -17,10 +17,18 @@ turns: list[tuple[str, Answer]] = st.session_state.turns
 
 
 def show_sources(answer: Answer) -> None:
-    """Each citation as an expander: file, page, score, the passage with the support marked."""
+    """Each citation as an expander: file, page, score, the passage with the support marked;
+    and the sentences the documents do not support, flagged."""
     if answer.refused:
         st.info(REFUSAL + " Try other words, or check the document is in the library.", icon="🔎")
         return
+    if answer.note:
+        st.caption(f"ℹ️ {answer.note}")
+    for s in answer.unsupported:
+        st.warning(f"Not supported by your documents: “{s.text}”", icon="⚠️")
+    for s in answer.sentences:
+        if s.corrected:
+            st.caption(f"↪ Citation corrected to {s.citations}: “{s.text}”")
     st.caption("Sources")
     for c in answer.citations:
         with st.expander(citation_title(c)):
@@ -56,15 +64,19 @@ if question := st.chat_input("Ask a question about your documents"):
             collection=choices.collection,
             sources=choices.sources,
             history=[q for q, _ in turns],
+            answer_mode=choices.answer_mode,
+            strict=choices.strict,
         )
         slot = st.empty()
-        if stream.refused_early:
-            answer = stream.answer
-        else:
+        streamed = ""
+        if stream.from_model:
             with slot.container():
-                st.write_stream(inert_markdown(piece) for piece in stream)
-            answer = stream.answer
+                streamed = str(st.write_stream(inert_markdown(piece) for piece in stream))
+        answer = stream.answer
         if answer.refused:
             slot.empty()
+        elif inert_markdown(answer.text) != streamed:
+            # Extractive, an auto fallback, or citations corrected after the check.
+            slot.markdown(inert_markdown(answer.text))
         show_sources(answer)
     turns.append((question, answer))

@@ -1,0 +1,102 @@
+"""Sentence checks on hand-written cases, with the real bundled embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.embed import SentenceTransformerEmbedder
+from rag.models import bundled_embedder
+from rag.retrieve import Passage
+from rag.store.base import Record
+from rag.verify import extractive_answer, key_facts, passage_spans, split_answer, verify
+
+TRAVEL = (
+    "2. Daily allowances (per diem)\n"
+    "A per diem covers meals and incidental costs on trips that include an overnight stay.\n"
+    "- UK trips: £45 per day.\n"
+    "- Trips abroad: £70 per day.\n"
+    "Business class is allowed only on flights longer than 6 hours."
+)
+OUTAGE = (
+    "On 14 March 2026 the server room in Bristol lost power for 3 hours. "
+    "The outage affected 212 users. Email and the file server were unavailable."
+)
+LEAVE = "You may carry over a maximum of 5 days of unused annual leave into the next year."
+
+
+@pytest.fixture(scope="module")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(bundled_embedder())
+
+
+def passages(*texts: str) -> list[Passage]:
+    return [
+        Passage(Record(f"id{i}", t, {"source": f"/docs/doc{i}.txt", "page": i}), 1.0, 0.5)
+        for i, t in enumerate(texts, start=1)
+    ]
+
+
+def test_split_answer_and_passage_spans() -> None:
+    assert split_answer("It is £45 per day [1]. Abroad it is £70 [2].\n- Receipts needed. [1]") == [
+        ("It is £45 per day.", [1]),
+        ("Abroad it is £70.", [2]),
+        ("Receipts needed.", [1]),
+    ]
+    spans = passage_spans(OUTAGE)
+    assert [OUTAGE[s:e] for s, e in spans] == [
+        "On 14 March 2026 the server room in Bristol lost power for 3 hours.",
+        "The outage affected 212 users.",
+        "Email and the file server were unavailable.",
+    ]
+    assert key_facts("It cost £2,500,000 on 1 March.")[0] == {"2500000", "1"}
+
+
+def test_supported_sentence_points_at_its_exact_span(embedder: SentenceTransformerEmbedder) -> None:
+    ps = passages(TRAVEL, OUTAGE)
+    check = verify("The outage affected 212 users [2].", ps, embedder).sentences[0]
+    assert check.support == "supported" and check.citations == [2] and not check.corrected
+    assert check.span is not None
+    assert OUTAGE[check.span.start : check.span.end] == check.span.text
+    assert "212 users" in check.span.text
+
+
+def test_a_number_off_by_one_digit_is_unsupported(embedder: SentenceTransformerEmbedder) -> None:
+    ps = passages(TRAVEL, OUTAGE)
+    assert verify("The outage affected 213 users [2].", ps, embedder).sentences[0].support == (
+        "unsupported"
+    )
+    # £45 is in the passage, but the statement about trips abroad says £70.
+    check = verify("The per diem for trips abroad is £45 [1].", ps, embedder).sentences[0]
+    assert check.support == "unsupported"
+
+
+def test_negation_is_not_support(embedder: SentenceTransformerEmbedder) -> None:
+    ps = passages(TRAVEL)
+    check = verify("Business class is never allowed [1].", ps, embedder).sentences[0]
+    assert check.support != "supported"
+
+
+def test_wrong_citation_is_corrected(embedder: SentenceTransformerEmbedder) -> None:
+    ps = passages(TRAVEL, OUTAGE, LEAVE)
+    check = verify("You can carry over at most 5 days of annual leave [1].", ps, embedder)
+    s = check.sentences[0]
+    assert s.support == "supported" and s.corrected
+    assert s.citations == [3] and s.cited_before == [1]
+    assert check.text() == "You can carry over at most 5 days of annual leave. [3]"
+
+
+def test_unrelated_claim_is_unsupported(embedder: SentenceTransformerEmbedder) -> None:
+    ps = passages(TRAVEL, OUTAGE)
+    check = verify("The company was founded by a Dutch sailor [1].", ps, embedder)
+    assert check.sentences[0].support == "unsupported"
+    assert check.text(strict=True) == ""
+
+
+def test_extractive_answer_quotes_the_documents(embedder: SentenceTransformerEmbedder) -> None:
+    ps = passages(TRAVEL, OUTAGE)
+    extracted = extractive_answer("How many users did the outage affect?", ps, embedder)
+    assert extracted.sentences
+    assert any("212 users" in s.text for s in extracted.sentences)
+    for s in extracted.sentences:
+        assert s.span is not None and ps[s.span.n - 1].text[s.span.start : s.span.end] == s.text
+        assert s.citations == [s.span.n]
