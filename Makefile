@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8501
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run demo test browser lint bench clean
+.PHONY: install run demo test browser lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,9 +50,15 @@ test: install browser
 	$(PY) -m mypy
 	$(PY) -m pytest
 
-bench: install
-	$(PY) bench/hnsw_recall.py
-	$(PY) bench/ui_latency.py
+# Each benchmark prints its table with ratios against baselines measured in the same run.
+BENCHES := bench/retrieval_quality.py bench/verification.py bench/ui_latency.py bench/hnsw_recall.py
+
+bench: install browser
+	set -e; for b in $(BENCHES); do echo "== $$b"; $(PY) $$b; done
+
+# Tiny inputs, so the benchmarks never rot (run by CI after the tests).
+bench-quick: install browser
+	set -e; for b in $(BENCHES); do echo "== $$b --quick"; $(PY) $$b --quick; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -122,7 +122,7 @@ def browser(data: Path, questions: list[str], rounds: int) -> dict[str, float]:
                 ],
             )
             page = b.new_page()
-            expect.set_options(timeout=300_000)
+            expect.set_options(timeout=120_000)
             page.goto(url)
             box = page.get_by_placeholder("Ask a question about your documents")
             expect(box).to_be_visible()  # models are loaded once the page is up
@@ -133,7 +133,7 @@ def browser(data: Path, questions: list[str], rounds: int) -> dict[str, float]:
                     box.fill(q)
                     page.evaluate(OBSERVE, [n])
                     box.press("Enter")
-                    page.wait_for_function("window.__first !== null", timeout=300_000)
+                    page.wait_for_function("window.__first !== null", timeout=120_000)
                     first = page.evaluate("window.__first - window.__t0") / 1000
                     out[q].append(first)
                     # Let the answer finish (text unchanged for 2 s) before the next question.

@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("remove", parents=[common], help="remove a document (or a folder's)")
     p.add_argument("path")
+    p = sub.add_parser("eval", parents=[common, retrieval], help="score answers on a QA file")
+    p.add_argument("qa_file", type=Path, metavar="QA_FILE")
     p = sub.add_parser("ui", parents=[common], help="start the web UI (Streamlit)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
@@ -250,7 +252,30 @@ def _ui(args: argparse.Namespace) -> int:
     return EXIT_ERROR  # not reached
 
 
+def _eval(assistant: Any, args: argparse.Namespace) -> int:
+    from rag.evaluate import evaluate, load_questions
+
+    questions = load_questions(args.qa_file)
+    if not assistant.documents():
+        print("rag eval: nothing is ingested yet; run rag ingest first", file=sys.stderr)
+        return EXIT_ERROR
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{done}/{total} questions", end="", file=sys.stderr, flush=True)
+
+    report = evaluate(assistant, questions, progress=progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        print(report.table())
+    return EXIT_OK
+
+
 _COMMANDS = {
+    "eval": _eval,
     "ingest": _ingest,
     "ask": _ask,
     "search": _search,

@@ -380,17 +380,26 @@ def extractive_answer(
         scores.append(float(sims[k]) + 0.3 * overlap + rank_bonus)
     order = np.argsort(scores)[::-1]
     chosen: list[Span] = []
+    top = scores[int(order[0])]
     for k in order:
         if len(chosen) >= max_sentences:
             break
-        if sims[k] < min_similarity and chosen:
-            break
+        if chosen and (
+            sims[k] < min_similarity or _elsewhere(singles[int(k)], chosen, scores[k], top)
+        ):
+            continue
         chosen.append(singles[int(k)])
     chosen.sort(key=lambda c: (c.n, c.start))
     checks = [
         SentenceCheck(c.text, "supported", [c.n], c, float(sims[singles.index(c)])) for c in chosen
     ]
     return Verification(checks, time.perf_counter() - started)
+
+
+def _elsewhere(c: Span, chosen: list[Span], score: float, top: float) -> bool:
+    """A further sentence from another passage than the chosen ones, and clearly weaker:
+    it would add a second source for little reason (and often the wrong one)."""
+    return all(c.n != o.n for o in chosen) and score < top - 0.1
 
 
 def _is_statement(text: str) -> bool:

@@ -4,6 +4,7 @@ and one real ingest of sample_docs/ shared by the integration tests."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -13,6 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DOCS = ROOT / "sample_docs"
+
+# Answers of at most 96 tokens: the tests check citations and support, not prose, and
+# generation dominates their run time (inherited by the `rag` subprocesses too).
+os.environ.setdefault("RAG_MAX_TOKENS", "96")
 
 
 def _is_local(address: object) -> bool:

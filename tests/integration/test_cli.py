@@ -153,3 +153,25 @@ def test_failed_file_exits_nonzero_and_names_it(env: dict[str, str], tmp_path: P
     assert out.returncode == 1
     assert f"FAILED {bad}:" in out.stderr
     assert "added 1" in out.stdout and "failed 1" in out.stdout
+
+
+def test_eval_scores_a_qa_file(env: dict[str, str], ingested: Path, tmp_path: Path) -> None:
+    qa = tmp_path / "qa.jsonl"
+    lines = (ingested / "qa.jsonl").read_text().splitlines()
+    answerable = [line for line in lines if '"answerable": true' in line][:6]
+    unanswerable = [line for line in lines if '"answerable": false' in line][:2]
+    qa.write_text("\n".join(answerable + unanswerable) + "\n")
+    out = rag(env, "eval", str(qa), "--json", "--mode", "extractive")
+    report = json.loads(out.stdout)
+    assert report["questions"] == 8 and report["answerable"] == 6
+    assert report["hit_at_5"] >= 5 / 6 and report["mrr"] > 0.5
+    assert report["answer_match"] >= 3 / 6
+    assert report["refusal_recall"] >= 0.5
+    assert 0 <= report["citation_precision"] <= 1 and report["latency_p95_s"] > 0
+    assert len(report["rows"]) == 8
+    table = rag(env, "eval", str(qa), "--mode", "extractive").stdout
+    assert "retrieval hit@5" in table and "refusal recall" in table
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok"}\nnot json\n')
+    failed = rag(env, "eval", str(bad), check=False)
+    assert failed.returncode == 3 and "bad.jsonl, line 2" in failed.stderr
