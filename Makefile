@@ -51,7 +51,8 @@ test: install browser
 	$(PY) -m pytest
 
 # Each benchmark prints its table with ratios against baselines measured in the same run.
-BENCHES := bench/retrieval_quality.py bench/verification.py bench/ui_latency.py bench/hnsw_recall.py
+BENCHES := bench/retrieval_quality.py bench/query_latency.py bench/verification.py \
+           bench/ui_latency.py bench/hnsw_recall.py
 
 bench: install browser
 	set -e; for b in $(BENCHES); do echo "== $$b"; $(PY) $$b; done

@@ -100,3 +100,17 @@ def test_extractive_answer_quotes_the_documents(embedder: SentenceTransformerEmb
     for s in extracted.sentences:
         assert s.span is not None and ps[s.span.n - 1].text[s.span.start : s.span.end] == s.text
         assert s.citations == [s.span.n]
+
+
+def test_contradicting_documents_each_claim_tied_to_its_own_source(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    policy = "Trips abroad: £70 per day. UK trips: £45 per day."
+    memo = "Old memo from 2024: the per diem for trips abroad is £60 per day."
+    ps = passages(policy, memo)
+    sixty = verify("The per diem for trips abroad is £60 per day [1].", ps, embedder).sentences[0]
+    assert sixty.support == "supported" and sixty.citations == [2] and sixty.corrected
+    seventy = verify("Trips abroad get £70 per day [2].", ps, embedder).sentences[0]
+    assert seventy.support == "supported" and seventy.citations == [1] and seventy.corrected
+    neither = verify("The per diem for trips abroad is £65 per day [1].", ps, embedder)
+    assert neither.sentences[0].support == "unsupported"
