@@ -27,7 +27,7 @@ from rag.prompt import build_messages
 from rag.retrieve import Passage, Retriever
 from rag.store import VectorStore, open_store
 from rag.uploads import Upload, save_upload
-from rag.verify import Thresholds, Verification, extractive_answer, verify
+from rag.verify import Thresholds, Verification, condense, extractive_answer, verify
 
 __all__ = ["Assistant"]
 
@@ -231,8 +231,12 @@ class Assistant:
             answer = self._extractive(question, passages, timings)
             return AnswerStream(question, passages, None, timings, time.perf_counter, ready=answer)
         previous = history[-1] if query != question else None
+        texts = condense(question, passages, self.embedder, self.settings.prompt_sentences)
+        timings["condense_s"] = time.perf_counter() - started - timings["retrieval_s"]
         messages = build_messages(
-            question, [(p.source, p.page, p.text) for p in passages], previous
+            question,
+            [(p.source, p.page, text) for p, text in zip(passages, texts, strict=True)],
+            previous,
         )
         tokens = self.generator.stream(
             messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     """``generative``: the model's answer, checked sentence by sentence. ``extractive``: the
     passages' own best sentences, no model. ``auto``: the model's answer when most of its
     sentences are supported, else the extractive one."""
+    prompt_sentences: int = Field(3, ge=0)
+    """The model sees each passage's N sentences closest to the question (0: whole passages).
+    Prompt length is what the first token waits for on a CPU."""
     strict: bool = False
     """Drop answer sentences the retrieved passages do not support."""
     support_threshold: float = Field(0.60, ge=0.0, le=1.0)

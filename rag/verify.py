@@ -36,6 +36,7 @@ __all__ = [
     "Span",
     "Thresholds",
     "Verification",
+    "condense",
     "extractive_answer",
     "key_facts",
     "passage_spans",
@@ -406,3 +407,38 @@ def _is_statement(text: str) -> bool:
     """A sentence worth quoting as an answer: not a heading, label or fragment."""
     words = _WORD.findall(text)
     return len(words) >= 5 and not text.rstrip().endswith(":")
+
+
+def condense(
+    question: str, passages: Sequence[Passage], embedder: Embedder, per_passage: int = 3
+) -> list[str]:
+    """Each passage cut to its ``per_passage`` sentences closest to ``question`` (kept in
+    their original order), for the prompt.
+
+    On 2 CPU cores a small model reads a prompt at about 185 tokens/s, so five full
+    256-token passages cost ~7 s before the first token; their best sentences cost a
+    fraction of that. The answer is still checked against the full passages. The
+    sentence embeddings are cached and reused by :func:`verify`.
+    """
+    if per_passage <= 0:
+        return [p.text for p in passages]
+    singles = _sentences(passages)
+    if not singles:
+        return [p.text for p in passages]
+    vectors = _embed(embedder, [question] + [s.text for s in singles])
+    sims = vectors[1:] @ vectors[0]
+    words = _content(question)
+    out = []
+    for n, p in enumerate(passages, start=1):
+        mine = [(i, s) for i, s in enumerate(singles) if s.n == n]
+        if len(mine) <= per_passage:
+            out.append(p.text)
+            continue
+
+        def score(item: tuple[int, Span]) -> float:
+            i, s = item
+            return float(sims[i]) + 0.1 * len(words & _content(s.text)) / max(len(words), 1)
+
+        best = sorted(sorted(mine, key=score, reverse=True)[:per_passage], key=lambda x: x[1].start)
+        out.append("\n".join(s.text for _, s in best))
+    return out
