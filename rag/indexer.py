@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ingest.chunk import Chunker
 from ingest.discover import Found, content_hash, discover
@@ -77,6 +79,7 @@ class Indexer:
         chunker: Chunker,
         collection: str,
         max_bytes: int,
+        batch_chunks: int = 64,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -84,9 +87,16 @@ class Indexer:
         self.chunker = chunker
         self.collection = collection
         self.max_bytes = max_bytes
+        self.batch_chunks = batch_chunks
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
-        """Bring the collection in line with ``paths`` (files and folders)."""
+        """Bring the collection in line with ``paths`` (files and folders).
+
+        Files are parsed one step ahead in a worker thread while the embedder (which
+        releases the GIL) works, and chunks of several files are embedded together:
+        on a CPU, one call for 64 chunks is several times faster than 64 calls for one.
+        Each file is still stored on its own, in the crash-safe order.
+        """
         started = time.perf_counter()
         report = IngestReport()
         found = list(discover(paths))
@@ -94,14 +104,57 @@ class Indexer:
         roots = {f.root for f in found if f.root is not None}
         # Named folders that hold no files still count: their vanished files go too.
         roots |= {Path(p).resolve() for p in paths if Path(p).is_dir()}
-        for n, item in enumerate(found, start=1):
-            outcome = self._one(item, report)
+        pending: list[tuple[Found, Prepared, bool]] = []
+        done = 0
+
+        def finish(item: Found, outcome: str) -> None:
+            nonlocal done
+            done += 1
             if progress:
-                progress(str(item.path), outcome, n, len(found))
+                progress(str(item.path), outcome, done, len(found))
+
+        def flush() -> None:
+            if not pending:
+                return
+            texts = [c.text for _, doc, _ in pending for c in doc.chunks]
+            vectors = self.embedder.embed(texts)
+            at = 0
+            for item, doc, known in pending:
+                n = len(doc.chunks)
+                report.chunks_written += self._write(str(item.path), doc, vectors[at : at + n])
+                at += n
+                (report.updated if known else report.added).append(str(item.path))
+                finish(item, "updated" if known else "added")
+            pending.clear()
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-parse") as pool:
+            for item, result in self._prepared(found, report, pool):
+                if isinstance(result, str):
+                    finish(item, result)
+                    continue
+                doc, known = result
+                pending.append((item, doc, known))
+                if sum(len(d.chunks) for _, d, _ in pending) >= self.batch_chunks:
+                    flush()
+            flush()
         for root in sorted(roots):
             self._remove_vanished(root, seen, report)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _prepared(
+        self, found: list[Found], report: IngestReport, pool: ThreadPoolExecutor
+    ) -> Iterator[tuple[Found, str | tuple[Prepared, bool]]]:
+        """Each file's outcome ("unchanged", "failed"...) or its prepared chunks, in order;
+        the next file is already being parsed while the caller embeds."""
+        futures: list[tuple[Found, Future[str | tuple[Prepared, bool]]]] = []
+        for item in found:
+            futures.append((item, pool.submit(self._prepare, item, report)))
+            if len(futures) > 1:
+                head, future = futures.pop(0)
+                yield head, future.result()
+        for head, future in futures:
+            yield head, future.result()
 
     def remove(self, source: str) -> int:
         """Delete a document's chunks and manifest entry; the number of chunks removed."""
@@ -111,7 +164,8 @@ class Indexer:
 
     # -- one file ---------------------------------------------------------------------
 
-    def _one(self, item: Found, report: IngestReport) -> str:
+    def _prepare(self, item: Found, report: IngestReport) -> str | tuple[Prepared, bool]:
+        """Parse and chunk one file (in the worker thread); an outcome if nothing to write."""
         source = str(item.path)
         if item.error:
             report.failed.append(ParseError(source, item.error))
@@ -137,9 +191,7 @@ class Indexer:
         except Exception as exc:  # a parser bug must not stop the batch
             report.failed.append(ParseError(source, f"{type(exc).__name__}: {exc}"))
             return "failed"
-        report.chunks_written += self._write(source, prepared)
-        (report.updated if known else report.added).append(source)
-        return "updated" if known else "added"
+        return prepared, known is not None
 
     def _changed_hash(self, path: Path, known: DocumentRecord | None) -> str | None:
         """The new content hash, or None when the file is unchanged since its last ingest."""
@@ -152,7 +204,7 @@ class Indexer:
             return None
         return digest
 
-    def _write(self, source: str, doc: Prepared) -> int:
+    def _write(self, source: str, doc: Prepared, vectors: Any) -> int:
         records = [
             Record(
                 chunk_id(source, doc.content_hash, c.index),
@@ -170,7 +222,6 @@ class Indexer:
             )
             for c in doc.chunks
         ]
-        vectors = self.embedder.embed([r.text for r in records])
         self.store.upsert(records, vectors)
         self.store.delete_source(source, keep_hash=doc.content_hash)
         self.manifest.put(
