@@ -51,7 +51,8 @@ test: install browser
 	$(PY) -m pytest
 
 # Each benchmark prints its table with ratios against baselines measured in the same run.
-BENCHES := bench/retrieval_quality.py bench/query_latency.py bench/verification.py \
+BENCHES := bench/retrieval_quality.py bench/ingest_throughput.py bench/query_latency.py \
+           bench/verification.py \
            bench/ui_latency.py bench/hnsw_recall.py
 
 bench: install browser
