@@ -114,3 +114,17 @@ def test_contradicting_documents_each_claim_tied_to_its_own_source(
     assert seventy.support == "supported" and seventy.citations == [1] and seventy.corrected
     neither = verify("The per diem for trips abroad is £65 per day [1].", ps, embedder)
     assert neither.sentences[0].support == "unsupported"
+
+
+def test_topical_but_new_claim_is_not_supported(embedder: SentenceTransformerEmbedder) -> None:
+    memo = (
+        "From 1 December the Leeds office car park closes at 19:30 on weekdays. "
+        "Staff working late must move their cars to the Wellington Street garage."
+    )
+    answer = (
+        "The Leeds office car park closes at 19:30 on weekdays [1]. "
+        "The car park is closed on weekends, but it can still be reached in the evening [1]."
+    )
+    first, second = verify(answer, passages(memo), embedder).sentences
+    assert first.support == "supported"
+    assert second.support != "supported", "similar topic, new facts"
