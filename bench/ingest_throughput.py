@@ -100,10 +100,18 @@ print(json.dumps({"seconds": seconds, "chunks": chunks, "files": len(files), "fa
 
 
 def manual_pages(n: int) -> list[Path]:
+    """The first ``n`` pages of the manual; empty (with a message) if apt cannot fetch it."""
     if not MANUAL.is_dir():
         CACHE.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(["apt-get", "download", "postgresql-doc-15"], cwd=tmp, check=True)
+            download = ["apt-get", "download", "postgresql-doc-15"]
+            if subprocess.run(download, cwd=tmp, check=False).returncode != 0:
+                # A fresh machine may have no package lists yet.
+                sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+                subprocess.run([*sudo, "apt-get", "update", "-q"], check=False)
+                if subprocess.run(download, cwd=tmp, check=False).returncode != 0:
+                    print("cannot fetch postgresql-doc-15 with apt-get download", file=sys.stderr)
+                    return []
             deb = next(Path(tmp).glob("postgresql-doc-15_*.deb"))
             subprocess.run(["dpkg", "-x", str(deb), str(CACHE / "postgresql-doc-15")], check=True)
     return sorted(MANUAL.glob("*.html"))[:n]
@@ -146,6 +154,9 @@ def main() -> None:
         corpora["cisi"].mkdir()
         cisi_files(cisi_n, corpora["cisi"])
         for name, corpus in corpora.items():
+            if not any(corpus.iterdir()):
+                print(f"\n{name}: no files, skipped")
+                continue
             data = Path(tmp) / f"data-{name}"
             r = {
                 "a raw embedder": stage("raw", corpus, Path(tmp) / f"raw-{name}"),
