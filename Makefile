@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8501
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run demo test browser lint bench bench-quick clean
+.PHONY: install run demo test browser bench-data lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,11 +55,21 @@ BENCHES := bench/retrieval_quality.py bench/ingest_throughput.py bench/query_lat
            bench/verification.py \
            bench/ui_latency.py bench/hnsw_recall.py
 
-bench: install browser
+# The PostgreSQL manual for bench/ingest_throughput.py, fetched here (an install step),
+# never by the benchmark itself.
+BENCH_CACHE ?= $(or $(RAG_BENCH_CACHE),$(HOME)/.cache/rag-bench)
+PGDOC       := $(BENCH_CACHE)/postgresql-doc-15
+bench-data:
+	@test -d $(PGDOC)/usr/share/doc/postgresql-doc-15/html || { \
+	  tmp=$$(mktemp -d) && cd $$tmp && \
+	  { apt-get download postgresql-doc-15 || { $(SUDO) apt-get update -q && apt-get download postgresql-doc-15; }; } && \
+	  mkdir -p $(PGDOC) && dpkg -x postgresql-doc-15_*.deb $(PGDOC) && rm -rf $$tmp; }
+
+bench: install browser bench-data
 	set -e; for b in $(BENCHES); do echo "== $$b"; $(PY) $$b; done
 
 # Tiny inputs, so the benchmarks never rot (run by CI after the tests).
-bench-quick: install browser
+bench-quick: install browser bench-data
 	set -e; for b in $(BENCHES); do echo "== $$b --quick"; $(PY) $$b --quick; done
 
 clean:
