@@ -6,7 +6,6 @@ use and are then kept (one :class:`Assistant` per process is the intended use).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -155,7 +154,7 @@ class Assistant:
 
             upload = save_upload(folder, filename, data, known)
             if upload.path is not None:
-                batch[hashlib.sha256(data).hexdigest()] = str(upload.path)
+                batch[upload.sha256] = str(upload.path)
             results.append(upload)
         return results
 

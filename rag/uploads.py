@@ -33,6 +33,8 @@ class Upload:
     """Where it was stored (None for a duplicate)."""
     duplicate_of: str | None = None
     """The source of an ingested document (or earlier upload) with the same content."""
+    sha256: str = ""
+    """The content's SHA-256, hex (what duplicates are detected by)."""
 
 
 def safe_filename(name: str) -> str:
@@ -70,7 +72,7 @@ def save_upload(
     digest = hashlib.sha256(data).hexdigest()
     existing = known(digest)
     if existing is not None:
-        return Upload(name, None, existing)
+        return Upload(name, None, existing, digest)
     folder.mkdir(parents=True, exist_ok=True)
     safe = safe_filename(name)
     stem, ext = os.path.splitext(safe)
@@ -78,7 +80,7 @@ def save_upload(
         candidate = folder / (safe if n == 1 else f"{stem} ({n}){ext}")
         if candidate.exists():
             if hashlib.sha256(candidate.read_bytes()).hexdigest() == digest:
-                return Upload(name, None, str(candidate))
+                return Upload(name, None, str(candidate), digest)
             continue
         # The resolved target must stay inside the folder, whatever the name said.
         if candidate.resolve().parent != folder.resolve():
@@ -86,5 +88,5 @@ def save_upload(
         tmp = candidate.with_name(f".{candidate.name}.part")
         tmp.write_bytes(data)
         os.replace(tmp, candidate)
-        return Upload(name, candidate)
+        return Upload(name, candidate, None, digest)
     raise ValueError(f"too many uploads named {safe!r}")
