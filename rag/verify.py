@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -179,10 +180,12 @@ def passage_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def key_facts(text: str) -> tuple[set[str], set[str], bool]:
-    """Numbers (normalised), names, and whether the text is negated."""
-    numbers = {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
-    names = {m.group(0).lower() for m in _NAME.finditer(text)}
+@lru_cache(maxsize=4096)
+def key_facts(text: str) -> tuple[frozenset[str], frozenset[str], bool]:
+    """Numbers (normalised), names, and whether the text is negated. Cached: every claim
+    is compared with every candidate span."""
+    numbers = frozenset(n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text))
+    names = frozenset(m.group(0).lower() for m in _NAME.finditer(text))
     return numbers, names, bool(_NEGATION.search(text))
 
 
@@ -198,12 +201,13 @@ _STOP = frozenset(
 MIN_COVERAGE = 0.6
 
 
-def _stems(text: str) -> set[str]:
-    return {
+@lru_cache(maxsize=4096)
+def _stems(text: str) -> frozenset[str]:
+    return frozenset(
         _SUFFIX.sub("", w.lower())
         for w in _WORD.findall(text)
         if len(w) > 3 and w.lower() not in _STOP and not w.isdigit()
-    }
+    )
 
 
 def coverage(claim: str, span: str) -> float:
