@@ -11,7 +11,15 @@ from ingest.errors import ParseError
 from ingest.parse import file_type, parse
 from ingest.types import Chunk
 
-__all__ = ["Prepared", "prepare"]
+__all__ = ["ParseLimits", "Prepared", "prepare"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Per-file limits on parsing: wall-clock seconds and memory in MB."""
+
+    timeout_s: float = 120.0
+    memory_mb: int = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +36,11 @@ class Prepared:
 
 
 def prepare(
-    path: Path, chunker: Chunker, max_bytes: int, known_hash: str | None = None
+    path: Path,
+    chunker: Chunker,
+    max_bytes: int,
+    known_hash: str | None = None,
+    limits: ParseLimits | None = None,
 ) -> Prepared:
     """Parse and chunk ``path``; raise :class:`ParseError` naming the file and the reason."""
     try:

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ingest.manifest import DocumentRecord, Manifest
+from ingest.pipeline import ParseLimits
 from rag.answer import REFUSAL, Answer, AnswerStream, verified_answer
 from rag.config import AnswerMode, RetrievalMode, Settings
 from rag.conversation import standalone_query
@@ -111,6 +112,7 @@ class Assistant:
             Chunker(self.embedder.tokenize, self.settings.chunk_size, self.settings.chunk_overlap),
             name,
             int(self.settings.max_file_mb * 1e6),
+            limits=ParseLimits(self.settings.parse_timeout_s, self.settings.parse_memory_mb),
         )
         report = indexer.ingest(paths, progress)
         if report.changed or self._keyword_stale(name):

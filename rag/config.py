@@ -93,6 +93,16 @@ class Settings(BaseSettings):
 
     max_file_mb: float = Field(200.0, gt=0)
     """Files larger than this are refused (reported, not ingested)."""
+    parse_timeout_s: float = Field(120.0, gt=0)
+    """A file whose parsing takes longer than this is abandoned (reported, not ingested)."""
+    parse_memory_mb: int = Field(2048, ge=64)
+    """A file whose parser needs more memory than this is abandoned (reported, not ingested)."""
+
+    default_access: list[str] = Field(default_factory=lambda: ["everyone"])
+    """Who may read documents ingested without ``--allow``: ``everyone`` (every signed-in
+    user), ``group:NAME`` or ``user:NAME``. Only matters once user accounts exist."""
+    lock_wait_s: float = Field(60.0, ge=0)
+    """How long an ingest waits for another one on the same data directory to finish."""
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -25,7 +25,7 @@ from ingest.discover import Found, content_hash, discover
 from ingest.errors import ParseError
 from ingest.manifest import DocumentRecord, Manifest
 from ingest.parse import SUPPORTED_SUFFIXES
-from ingest.pipeline import Prepared, prepare
+from ingest.pipeline import ParseLimits, Prepared, prepare
 from rag.embed import Embedder
 from rag.store.base import Record, VectorStore
 
@@ -80,6 +80,7 @@ class Indexer:
         collection: str,
         max_bytes: int,
         batch_chunks: int = 64,
+        limits: ParseLimits | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -88,6 +89,7 @@ class Indexer:
         self.collection = collection
         self.max_bytes = max_bytes
         self.batch_chunks = batch_chunks
+        self.limits = limits or ParseLimits()
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Bring the collection in line with ``paths`` (files and folders).
@@ -184,7 +186,9 @@ class Indexer:
             if digest is None:
                 report.unchanged.append(source)
                 return "unchanged"
-            prepared = prepare(item.path, self.chunker, self.max_bytes, known_hash=digest)
+            prepared = prepare(
+                item.path, self.chunker, self.max_bytes, known_hash=digest, limits=self.limits
+            )
         except ParseError as exc:
             report.failed.append(exc)
             return "failed"
