@@ -91,7 +91,9 @@ def retrieval(n_chunks: int, tmp: Path) -> list[tuple[str, float, float]]:
     started = time.perf_counter()
     for i in range(0, n_chunks, 5000):
         store.upsert(records[i : i + 5000], syn.docs[i : i + 5000])
-    keyword = KeywordIndex.build(((r.id, r.metadata["source"], r.text) for r in records), 1)
+    keyword = KeywordIndex.build(
+        ((r.id, r.metadata["source"], r.text, ("everyone",)) for r in records), 1
+    )
     print(f"  {n_chunks} chunks stored and indexed in {time.perf_counter() - started:.0f} s")
     embedder = _FixedEmbedder(dict(zip(qtexts, queries, strict=True)))
     retriever = Retriever(store, embedder, lambda: keyword)  # type: ignore[arg-type]

@@ -1,17 +1,26 @@
-"""The sync manifest: which files are ingested, at which content hash, with how many chunks.
+"""The sync manifest: which files are ingested, at which content hash, with how many
+chunks, and who may read each.
 
-A small SQLite database beside the vector store. It is written *after* a file's
-chunks are in the store, so a crash between the two leaves a file the manifest
-does not know (or knows at its old hash); the next ingest sees the mismatch and
-redoes that file. Chunk ids are derived from the source and content hash, so a
-redo overwrites instead of duplicating.
+A small SQLite database beside the vector store. Every change to a document's
+chunks is journalled: :meth:`Manifest.begin` records the operation *before* the
+store is touched, and the manifest row is written (and the journal entry
+cleared) in one transaction *after* the store is done. A crash in between leaves
+a journal entry; :meth:`Manifest.interrupted` lists them and the indexer wipes
+those documents' chunks and rows, so the next ingest redoes them from their
+files. Chunk ids are derived from the source and content hash, so a redo
+overwrites instead of duplicating.
+
+Access lists live in their own table, keyed by source and kept through such
+repairs: a document that is redone after a crash keeps the access it had, and
+never falls back to the default.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +44,26 @@ CREATE TABLE IF NOT EXISTS generations (
     collection TEXT PRIMARY KEY,
     generation INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS access (
+    collection TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    principals TEXT NOT NULL,  -- JSON list, sorted
+    PRIMARY KEY (collection, source)
+);
+CREATE TABLE IF NOT EXISTS pending (
+    collection TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    operation  TEXT NOT NULL,  -- write | remove | access
+    PRIMARY KEY (collection, source)
+);
 """
+
+# Documents a set of principals may read: the access row meets the principals.
+_READABLE = (
+    " AND EXISTS (SELECT 1 FROM access a, json_each(a.principals) p"
+    " WHERE a.collection = documents.collection AND a.source = documents.source"
+    " AND p.value IN ({}))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,29 +117,112 @@ class Manifest:
         )
         return DocumentRecord(*rows[0]) if rows else None  # type: ignore[arg-type]
 
-    def documents(self, collection: str, prefix: str | None = None) -> list[DocumentRecord]:
-        """Every document of a collection, or those whose source starts with ``prefix``."""
-        if prefix is None:
-            rows = self._query(
-                "SELECT * FROM documents WHERE collection=? ORDER BY source", (collection,)
-            )
-        else:
-            rows = self._query(
-                "SELECT * FROM documents WHERE collection=? AND substr(source, 1, ?) = ? "
-                "ORDER BY source",
-                (collection, len(prefix), prefix),
-            )
+    def documents(
+        self,
+        collection: str,
+        prefix: str | None = None,
+        readers: Collection[str] | None = None,
+    ) -> list[DocumentRecord]:
+        """Every document of a collection, or those whose source starts with ``prefix``;
+        with ``readers`` (principals), only the documents they may read."""
+        sql = "SELECT * FROM documents WHERE collection=?"
+        args: list[object] = [collection]
+        if prefix is not None:
+            sql += " AND substr(source, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        if readers is not None:
+            if not readers:
+                return []
+            sql += _READABLE.format(",".join("?" * len(readers)))
+            args += sorted(readers)
+        rows = self._query(sql + " ORDER BY source", tuple(args))
         return [DocumentRecord(*r) for r in rows]  # type: ignore[arg-type]
 
-    def with_hash(self, collection: str, content_hash: str) -> DocumentRecord | None:
-        """A document of the collection with exactly this content, if any."""
+    def readable(self, collection: str, source: str, readers: Collection[str] | None) -> bool:
+        """Whether ``readers`` (None: anyone) may read ``source``."""
+        if readers is None:
+            return True
+        return not set(self.access(collection, source) or ()).isdisjoint(readers)
+
+    # -- access lists -----------------------------------------------------------------
+
+    def access(self, collection: str, source: str) -> tuple[str, ...] | None:
+        """The principals who may read ``source``, or None if it has no access list yet."""
         rows = self._query(
-            "SELECT * FROM documents WHERE collection=? AND content_hash=? ORDER BY source LIMIT 1",
-            (collection, content_hash),
+            "SELECT principals FROM access WHERE collection=? AND source=?", (collection, source)
         )
+        return tuple(json.loads(str(rows[0][0]))) if rows else None
+
+    def set_access(self, collection: str, source: str, principals: Sequence[str]) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO access VALUES (?,?,?)",
+                (collection, source, json.dumps(sorted(set(principals)))),
+            )
+            _bump(db, collection)
+
+    # -- the journal of interrupted operations -----------------------------------------
+
+    def begin(self, collection: str, source: str, operation: str) -> None:
+        """Record that ``source``'s chunks are about to change (before touching the store)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO pending VALUES (?,?,?)", (collection, source, operation)
+            )
+
+    def done(self, collection: str, source: str) -> None:
+        """The operation :meth:`begin` recorded finished (when :meth:`put`/:meth:`delete`
+        do not end it)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM pending WHERE collection=? AND source=?", (collection, source))
+
+    def interrupted(self, collection: str) -> list[tuple[str, str]]:
+        """(source, operation) of every operation that began and never finished."""
+        rows = self._query(
+            "SELECT source, operation FROM pending WHERE collection=? ORDER BY source",
+            (collection,),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def forget(self, collection: str, source: str, keep_access: bool = True) -> None:
+        """Drop a document's row and journal entry (its chunks are already gone)."""
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM documents WHERE collection=? AND source=?", (collection, source)
+            )
+            db.execute("DELETE FROM pending WHERE collection=? AND source=?", (collection, source))
+            if not keep_access:
+                db.execute(
+                    "DELETE FROM access WHERE collection=? AND source=?", (collection, source)
+                )
+            _bump(db, collection)
+
+    def with_hash(
+        self, collection: str, content_hash: str, readers: Collection[str] | None = None
+    ) -> DocumentRecord | None:
+        """A document of the collection with exactly this content that ``readers`` (None:
+        anyone) may read, if any."""
+        sql = "SELECT * FROM documents WHERE collection=? AND content_hash=?"
+        args: list[object] = [collection, content_hash]
+        if readers is not None:
+            if not readers:
+                return None
+            sql += _READABLE.format(",".join("?" * len(readers)))
+            args += sorted(readers)
+        rows = self._query(sql + " ORDER BY source LIMIT 1", tuple(args))
         return DocumentRecord(*rows[0]) if rows else None  # type: ignore[arg-type]
 
+    def without_access(self, collection: str) -> list[str]:
+        """Documents ingested before access lists existed."""
+        rows = self._query(
+            "SELECT source FROM documents d WHERE collection=? AND NOT EXISTS "
+            "(SELECT 1 FROM access a WHERE a.collection = d.collection AND a.source = d.source)",
+            (collection,),
+        )
+        return [str(r[0]) for r in rows]
+
     def put(self, record: DocumentRecord) -> None:
+        """Record a document's new version and end its journal entry."""
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
@@ -127,6 +238,10 @@ class Manifest:
                     record.ingested_at,
                 ),
             )
+            db.execute(
+                "DELETE FROM pending WHERE collection=? AND source=?",
+                (record.collection, record.source),
+            )
             _bump(db, record.collection)
 
     def touch(self, collection: str, source: str, mtime_ns: int) -> None:
@@ -138,11 +253,8 @@ class Manifest:
             )
 
     def delete(self, collection: str, source: str) -> None:
-        with self._tx() as db:
-            db.execute(
-                "DELETE FROM documents WHERE collection=? AND source=?", (collection, source)
-            )
-            _bump(db, collection)
+        """Forget a removed document entirely: its row, access list and journal entry."""
+        self.forget(collection, source, keep_access=False)
 
     def generation(self, collection: str) -> int:
         """A counter that changes whenever the collection's documents change."""

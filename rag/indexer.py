@@ -2,19 +2,27 @@
 
 For each file: unchanged size and mtime, or an unchanged content hash, means
 nothing to do. Otherwise the file is parsed and chunked, its chunks are
-embedded and upserted under ids derived from (source, content hash, index),
-the chunks of its previous version are deleted, and only then is the manifest
-updated. A crash at any point leaves a state the next ingest repairs: the
-manifest never claims chunks the store lacks, and re-upserting the same ids
-cannot duplicate. Files gone from an ingested folder are removed from the index.
+embedded, and the change is committed: the manifest journals the operation, the
+chunks are upserted under ids derived from (source, content hash, index), the
+chunks of the previous version are deleted, and the manifest row is written,
+ending the journal entry. A crash at any point leaves a journal entry; the next
+ingest first wipes each such document (chunks and row, never its access list)
+and then redoes it from its file. Re-upserting the same ids cannot duplicate.
+Files gone from an ingested folder are removed the same journalled way.
+
+Each commit holds ``commit_lock``, which the assistant's searches also take: a
+question asked during an ingest sees a document's old version or its new one,
+never both.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,18 +54,26 @@ class IngestReport:
     failed: list[ParseError] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """Files of unsupported types found in folders (named files of such types fail)."""
+    access_changed: list[str] = field(default_factory=list)
+    """Unchanged files whose access list was changed (no re-embedding)."""
+    repaired: list[str] = field(default_factory=list)
+    """Documents an interrupted ingest left half-written, wiped before this one redid them."""
     chunks_written: int = 0
     seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
+        return bool(
+            self.added or self.updated or self.removed or self.access_changed or self.repaired
+        )
 
     def summary(self) -> str:
+        extra = f", access changed {len(self.access_changed)}" if self.access_changed else ""
+        extra += f", repaired {len(self.repaired)}" if self.repaired else ""
         return (
             f"added {len(self.added)}, updated {len(self.updated)}, "
             f"unchanged {len(self.unchanged)}, removed {len(self.removed)}, "
-            f"failed {len(self.failed)}, skipped {len(self.skipped)}; "
+            f"failed {len(self.failed)}, skipped {len(self.skipped)}{extra}; "
             f"{self.chunks_written} chunks written "
             f"in {self.seconds:.1f} s"
         )
@@ -81,7 +97,16 @@ class Indexer:
         max_bytes: int,
         batch_chunks: int = 64,
         limits: ParseLimits | None = None,
+        *,
+        access: Sequence[str] | None = None,
+        default_access: Sequence[str] = ("everyone",),
+        writer: Collection[str] | None = None,
+        commit_lock: AbstractContextManager[object] | None = None,
     ) -> None:
+        """``access``: the access list for every file of this ingest (``--allow``); None
+        keeps each known document's list and gives new ones ``default_access``.
+        ``writer``: the principals of the user ingesting (None: anyone may change any
+        document); a document they may not read is refused, not changed."""
         self.store = store
         self.embedder = embedder
         self.manifest = manifest
@@ -90,6 +115,10 @@ class Indexer:
         self.max_bytes = max_bytes
         self.batch_chunks = batch_chunks
         self.limits = limits or ParseLimits()
+        self.access = tuple(sorted(set(access))) if access is not None else None
+        self.default_access = tuple(sorted(set(default_access)))
+        self.writer = writer
+        self.commit_lock = commit_lock or threading.RLock()
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Bring the collection in line with ``paths`` (files and folders).
@@ -101,6 +130,7 @@ class Indexer:
         """
         started = time.perf_counter()
         report = IngestReport()
+        report.repaired = self.recover()
         found = list(discover(paths))
         seen = {str(f.path) for f in found}
         roots = {f.root for f in found if f.root is not None}
@@ -159,10 +189,42 @@ class Indexer:
             yield head, future.result()
 
     def remove(self, source: str) -> int:
-        """Delete a document's chunks and manifest entry; the number of chunks removed."""
-        removed = self.store.delete_source(source)
-        self.manifest.delete(self.collection, source)
+        """Delete a document's chunks, manifest row and access list; the chunks removed."""
+        with self.commit_lock:
+            self.manifest.begin(self.collection, source, "remove")
+            removed = self.store.delete_source(source)
+            self.manifest.delete(self.collection, source)
         return removed
+
+    def recover(self) -> list[str]:
+        """Wipe every document an interrupted operation left half-done; their sources.
+
+        The chunks and row go (an interrupted removal also takes the access list);
+        the file, if it still exists, is ingested afresh with the access it had.
+        """
+        wiped = []
+        for source, operation in self.manifest.interrupted(self.collection):
+            with self.commit_lock:
+                self.store.delete_source(source)
+                self.manifest.forget(self.collection, source, keep_access=operation != "remove")
+            wiped.append(source)
+        return wiped
+
+    def set_access(self, source: str, principals: Sequence[str]) -> None:
+        """Give an ingested document a new access list (no re-embedding)."""
+        principals = tuple(sorted(set(principals)))
+        if not principals:
+            raise ValueError("an access list needs at least one entry")
+        with self.commit_lock:
+            self.manifest.begin(self.collection, source, "access")
+            self.manifest.set_access(self.collection, source, principals)
+            self.store.set_access(source, principals)
+            self.manifest.done(self.collection, source)
+
+    def _access_for(self, source: str) -> tuple[str, ...]:
+        if self.access is not None:
+            return self.access
+        return self.manifest.access(self.collection, source) or self.default_access
 
     # -- one file ---------------------------------------------------------------------
 
@@ -181,9 +243,19 @@ class Indexer:
             )
             return "failed"
         known = self.manifest.get(self.collection, source)
+        current = self.manifest.access(self.collection, source)
+        if self.writer is not None and current is not None and set(current).isdisjoint(self.writer):
+            report.failed.append(
+                ParseError(source, "permission denied: ingested by someone with other access")
+            )
+            return "failed"
         try:
             digest = self._changed_hash(item.path, known)
             if digest is None:
+                if self.access is not None and self.access != current:
+                    self.set_access(source, self.access)
+                    report.access_changed.append(source)
+                    return "access changed"
                 report.unchanged.append(source)
                 return "unchanged"
             prepared = prepare(
@@ -209,6 +281,7 @@ class Indexer:
         return digest
 
     def _write(self, source: str, doc: Prepared, vectors: Any) -> int:
+        access = list(self._access_for(source))
         records = [
             Record(
                 chunk_id(source, doc.content_hash, c.index),
@@ -222,10 +295,20 @@ class Indexer:
                     "page": c.page,
                     "kind": c.kind,
                     "heading": c.heading,
+                    "access": access,
                 },
             )
             for c in doc.chunks
         ]
+        with self.commit_lock:
+            self._commit(source, doc, records, vectors, access)
+        return len(records)
+
+    def _commit(
+        self, source: str, doc: Prepared, records: list[Record], vectors: Any, access: list[str]
+    ) -> None:
+        self.manifest.begin(self.collection, source, "write")
+        self.manifest.set_access(self.collection, source, access)
         self.store.upsert(records, vectors)
         self.store.delete_source(source, keep_hash=doc.content_hash)
         self.manifest.put(
@@ -241,11 +324,10 @@ class Indexer:
                 ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
         )
-        return len(records)
 
     def _remove_vanished(self, root: Path, seen: set[str], report: IngestReport) -> None:
         prefix = str(root).rstrip("/") + "/"
-        for doc in self.manifest.documents(self.collection, prefix):
+        for doc in self.manifest.documents(self.collection, prefix, self.writer):
             if doc.source not in seen:
                 self.remove(doc.source)
                 report.removed.append(doc.source)

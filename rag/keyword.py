@@ -4,7 +4,8 @@ bm25s cannot add to an index, so the index is rebuilt from the store when the
 collection changes (the manifest's generation counter says when) and saved on
 disk beside it. Each build goes to its own folder and a ``CURRENT`` file is
 switched atomically, so a reader never sees half an index. Source filters are
-applied inside the search as a weight mask, not by dropping results afterwards.
+and access filters are applied inside the search as a weight mask, not by dropping
+results afterwards.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -69,34 +70,66 @@ class KeywordHit:
 
 
 class KeywordIndex:
-    """A loaded BM25 index: chunk ids, their sources, and the bm25s model."""
+    """A loaded BM25 index: chunk ids, their sources and access lists, and the bm25s model."""
 
-    def __init__(self, ids: list[str], sources: list[str], model: Any, generation: int) -> None:
+    def __init__(
+        self,
+        ids: list[str],
+        sources: list[str],
+        model: Any,
+        generation: int,
+        access: list[Sequence[str]] | None = None,
+    ) -> None:
         self.ids = ids
         self.sources = np.asarray(sources, dtype=object)
         self.generation = generation
         self._model = model
+        self.access = [tuple(a) for a in access] if access is not None else [()] * len(ids)
+        # Chunks sharing an access list share a row of this matrix: one mask per reader set.
+        lists = sorted(set(self.access))
+        self._lists = lists
+        self._list_of = np.asarray([lists.index(a) for a in self.access], dtype=np.int32)
 
     @classmethod
-    def build(cls, records: Iterable[tuple[str, str, str]], generation: int) -> KeywordIndex:
-        """Index ``(id, source, text)`` triples."""
+    def build(
+        cls, records: Iterable[tuple[str, str, str, Sequence[str]]], generation: int
+    ) -> KeywordIndex:
+        """Index ``(id, source, text, access)`` tuples."""
         import bm25s
 
         ids: list[str] = []
         sources: list[str] = []
+        access: list[Sequence[str]] = []
         tokens: list[list[str]] = []
-        for chunk_id, source, text in records:
+        for chunk_id, source, text, readers in records:
             ids.append(chunk_id)
             sources.append(source)
+            access.append(tuple(readers))
             tokens.append(tokenize(text) or ["\u2205"])
         model = bm25s.BM25()
         if tokens:
             model.index(tokens, show_progress=False)
-        return cls(ids, sources, model, generation)
+        return cls(ids, sources, model, generation, access)
 
-    def search(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[KeywordHit]:
-        """At most ``k`` chunks with a positive BM25 score, best first."""
+    def readable(self, readers: Collection[str]) -> np.ndarray:
+        """1.0 for each chunk ``readers`` may see, else 0.0."""
+        allowed = np.asarray(
+            [not set(a).isdisjoint(readers) for a in self._lists] or [False], dtype=bool
+        )
+        return allowed[self._list_of].astype(np.float32)
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        sources: Sequence[str] | None = None,
+        readers: Collection[str] | None = None,
+    ) -> list[KeywordHit]:
+        """At most ``k`` chunks with a positive BM25 score, best first, among those from
+        ``sources`` (when given) that ``readers`` may see (when given)."""
         if not self.ids or (sources is not None and not sources):
+            return []
+        if readers is not None and not readers:
             return []
         vocab = self._model.vocab_dict
         terms = [t for t in tokenize(query) if t in vocab]
@@ -105,6 +138,11 @@ class KeywordIndex:
         mask = None
         if sources is not None:
             mask = np.isin(self.sources, list(sources)).astype(np.float32)
+        if readers is not None:
+            allowed = self.readable(readers)
+            mask = allowed if mask is None else mask * allowed
+            if not mask.any():
+                return []
         docs, scores = self._model.retrieve(
             [terms], k=min(k, len(self.ids)), weight_mask=mask, show_progress=False, n_threads=1
         )
@@ -150,7 +188,12 @@ class KeywordIndex:
             self._model.save(str(target / "bm25"))
         (target / "ids.json").write_text(
             json.dumps(
-                {"generation": self.generation, "ids": self.ids, "sources": list(self.sources)}
+                {
+                    "generation": self.generation,
+                    "ids": self.ids,
+                    "sources": list(self.sources),
+                    "access": [list(a) for a in self.access],
+                }
             )
         )
         tmp = folder / f"CURRENT.{os.getpid()}"
@@ -171,4 +214,4 @@ class KeywordIndex:
             model = bm25s.BM25.load(str(target / "bm25"), mmap=False) if meta["ids"] else None
         except (OSError, ValueError, KeyError):
             return None
-        return cls(meta["ids"], meta["sources"], model, int(meta["generation"]))
+        return cls(meta["ids"], meta["sources"], model, int(meta["generation"]), meta.get("access"))

@@ -7,7 +7,7 @@ the assistant uses to decide whether anything relevant was found at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,27 +77,35 @@ class Retriever:
         k: int,
         mode: RetrievalMode = "hybrid",
         sources: Sequence[str] | None = None,
+        readers: Collection[str] | None = None,
     ) -> list[Passage]:
-        """The ``k`` best passages for ``query``, restricted to ``sources`` when given."""
+        """The ``k`` best passages for ``query``, restricted to ``sources`` when given and
+        to what ``readers`` (principals) may see when given; both filters act inside
+        each search, so what a reader may not see never takes a place in the ranking."""
         vector = self.embedder.embed_query(query)
         pool = max(self.candidates, k * 3)
         if mode == "dense":
-            hits = self.store.query(vector, k, sources)
+            hits = self.store.query(vector, k, sources, readers)
             return [Passage(h.record, h.score, h.score) for h in hits]
-        keyword_hits = self._keyword_index().search(query, pool, sources)
+        keyword_hits = self._keyword_index().search(query, pool, sources, readers)
         if mode == "keyword":
             ranked = [(h.id, h.score) for h in keyword_hits[:k]]
             return self._passages(ranked, vector, {})
-        dense_hits = self.store.query(vector, pool, sources)
+        dense_hits = self.store.query(vector, pool, sources, readers)
         fused = reciprocal_rank_fusion(
             [[h.id for h in dense_hits], [h.id for h in keyword_hits]], self.rrf_k
         )[:k]
         known = {h.id: (h.record, h.score) for h in dense_hits}
         return self._passages(fused, vector, known)
 
-    def best_similarity(self, query: str, sources: Sequence[str] | None = None) -> float:
+    def best_similarity(
+        self,
+        query: str,
+        sources: Sequence[str] | None = None,
+        readers: Collection[str] | None = None,
+    ) -> float:
         """Cosine similarity of the closest chunk in scope (-1 when the scope is empty)."""
-        hits = self.store.query(self.embedder.embed_query(query), 1, sources)
+        hits = self.store.query(self.embedder.embed_query(query), 1, sources, readers)
         return hits[0].score if hits else -1.0
 
     def _passages(

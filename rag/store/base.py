@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,16 +39,24 @@ class VectorStore(Protocol):
 
     Contract: ids are unique; ``upsert`` replaces a record with the same id;
     ``query`` returns at most ``k`` hits, best first, scored by cosine similarity,
-    restricted to chunks whose ``source`` is in ``sources`` when given (the filter is
-    applied inside the search, not afterwards); ``delete_source`` removes every chunk
-    of a source, or only those whose ``content_hash`` differs from ``keep_hash``.
+    restricted to chunks whose ``source`` is in ``sources`` when given, and to chunks
+    whose ``access`` metadata (a list of principals) meets ``readers`` when given;
+    both filters are applied inside the search, never afterwards. ``delete_source``
+    removes every chunk of a source, or only those whose ``content_hash`` differs
+    from ``keep_hash``; ``set_access`` replaces the access list of a source's chunks.
     """
 
     def upsert(self, records: Sequence[Record], embeddings: np.ndarray) -> None: ...
 
     def query(
-        self, embedding: np.ndarray, k: int, sources: Sequence[str] | None = None
+        self,
+        embedding: np.ndarray,
+        k: int,
+        sources: Sequence[str] | None = None,
+        readers: Collection[str] | None = None,
     ) -> list[Hit]: ...
+
+    def set_access(self, source: str, principals: Sequence[str]) -> int: ...
 
     def get(self, ids: Sequence[str]) -> list[Record]: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -79,11 +79,15 @@ class ChromaStore:
         )
 
     def query(
-        self, embedding: np.ndarray, k: int, sources: Sequence[str] | None = None
+        self,
+        embedding: np.ndarray,
+        k: int,
+        sources: Sequence[str] | None = None,
+        readers: Collection[str] | None = None,
     ) -> list[Hit]:
-        if sources is not None and not sources:
+        if (sources is not None and not sources) or (readers is not None and not readers):
             return []
-        where = _source_filter(sources)
+        where = _where(_source_filter(sources), _reader_filter(readers))
         res = self._col.query(
             query_embeddings=[np.asarray(embedding, dtype=np.float32)],
             n_results=k,
@@ -116,6 +120,14 @@ class ChromaStore:
         ids = self._col.get(where=where, include=[])["ids"]
         if ids:
             self._col.delete(ids=ids)
+        return len(ids)
+
+    def set_access(self, source: str, principals: Sequence[str]) -> int:
+        if not principals:
+            raise ValueError("an access list needs at least one entry")
+        ids = self._col.get(where={"source": source}, include=[])["ids"]
+        if ids:  # update merges metadata: only "access" changes
+            self._col.update(ids=ids, metadatas=[{"access": list(principals)}] * len(ids))
         return len(ids)
 
     def iter_records(self, batch: int = 1000) -> Iterator[Record]:
@@ -152,6 +164,21 @@ def _source_filter(sources: Sequence[str] | None) -> dict[str, Any] | None:
     if len(sources) == 1:
         return {"source": sources[0]}
     return {"source": {"$in": list(sources)}}
+
+
+def _reader_filter(readers: Collection[str] | None) -> dict[str, Any] | None:
+    """Chunks whose access list holds one of ``readers``."""
+    if readers is None:
+        return None
+    terms: list[dict[str, Any]] = [{"access": {"$contains": r}} for r in sorted(readers)]
+    return terms[0] if len(terms) == 1 else {"$or": terms}
+
+
+def _where(*filters: dict[str, Any] | None) -> dict[str, Any] | None:
+    given = [f for f in filters if f is not None]
+    if not given:
+        return None
+    return given[0] if len(given) == 1 else {"$and": given}
 
 
 def _clean(meta: dict[str, Any]) -> dict[str, Any]:
