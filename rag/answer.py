@@ -184,10 +184,12 @@ class AnswerStream:
         clock: Callable[[], float],
         finish: Callable[[Answer], Answer] | None = None,
         ready: Answer | None = None,
+        on_done: Callable[[Answer], None] | None = None,
     ) -> None:
         """``tokens`` None and ``ready`` None: refused without calling the model.
         ``ready``: an answer made without the model (extractive), yielded at once.
-        ``finish``: applied to the model's answer once streaming ends (verification)."""
+        ``finish``: applied to the model's answer once streaming ends (verification).
+        ``on_done``: called once with the final answer (the audit log)."""
         self.question = question
         self.passages = passages
         self._tokens = tokens
@@ -195,8 +197,11 @@ class AnswerStream:
         self._clock = clock
         self._finish = finish
         self._answer: Answer | None = ready
+        self._on_done = on_done
         if tokens is None and ready is None:
             self._answer = Answer(question, REFUSAL, True, passages, [], timings)
+        if self._answer is not None and on_done is not None:
+            on_done(self._answer)
 
     @property
     def refused_early(self) -> bool:
@@ -225,6 +230,8 @@ class AnswerStream:
         self._timings["generation_s"] = self._clock() - started
         answer = build_answer(self.question, "".join(raw), self.passages, self._timings)
         self._answer = self._finish(answer) if self._finish and not answer.refused else answer
+        if self._on_done is not None:
+            self._on_done(self._answer)
 
     @property
     def answer(self) -> Answer:

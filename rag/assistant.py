@@ -2,6 +2,13 @@
 
 Construction is cheap; models, the store and the keyword index load on first
 use and are then kept (one :class:`Assistant` per process is the intended use).
+It is safe to use from several threads.
+
+Once user accounts exist (:mod:`rag.access`), every method that reads or changes
+documents takes ``user=`` (a :class:`~rag.access.User` from :meth:`authenticate`)
+and sees only what that user may read; each question, search and change is
+written to the audit log (:mod:`rag.audit`). Changes take the data directory's
+write lock (:mod:`rag.locking`).
 """
 
 from __future__ import annotations
@@ -15,13 +22,16 @@ from pathlib import Path
 
 from ingest.manifest import DocumentRecord, Manifest
 from ingest.pipeline import ParseLimits
+from rag.access import ALL, AccessDenied, AuthError, User, Users, View, parse_principals
 from rag.answer import REFUSAL, Answer, AnswerStream, verified_answer
+from rag.audit import AuditLog
 from rag.config import AnswerMode, RetrievalMode, Settings
 from rag.conversation import standalone_query
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.generate import Generator, open_generator
 from rag.indexer import Indexer, IngestReport, Progress
 from rag.keyword import KeywordIndex
+from rag.locking import WriteLock
 from rag.privacy import lock_down
 from rag.prompt import build_messages
 from rag.retrieve import Passage, Retriever
@@ -49,6 +59,8 @@ class Assistant:
         self._stores: dict[str, VectorStore] = {}
         self._keyword: dict[str, KeywordIndex] = {}
         self._lock = threading.RLock()
+        # Held by each document commit and each search: a search never sees half a commit.
+        self._commit = threading.RLock()
 
     # -- components (loaded on first use) ---------------------------------------------
 
@@ -86,6 +98,53 @@ class Assistant:
     def manifest(self) -> Manifest:
         return Manifest(self.settings.manifest_path)
 
+    @cached_property
+    def users(self) -> Users:
+        return Users(self.settings.data_dir / "users.sqlite3")
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.settings.data_dir / "audit.sqlite3")
+
+    @cached_property
+    def write_lock(self) -> WriteLock:
+        return WriteLock(self.settings.data_dir / "write.lock", self.settings.lock_wait_s)
+
+    # -- users ------------------------------------------------------------------------
+
+    def authenticate(self, name: str, password: str) -> User:
+        """The user ``name`` if ``password`` is theirs; :class:`AuthError` otherwise.
+        Every attempt is audited."""
+        try:
+            user = self.users.authenticate(name, password)
+        except AuthError:
+            self.audit.record(name, "sign-in", ok=False)
+            raise
+        self.audit.record(name, "sign-in", ok=True)
+        return user
+
+    def view(self, user: User | None) -> View:
+        """What ``user`` may read: everything while no accounts exist, and for admins.
+
+        The account is read afresh, so removed users and changed groups apply at once.
+        """
+        if not self.users.active():
+            return ALL
+        if user is None:
+            raise AccessDenied("this index has user accounts: sign in first (--user NAME)")
+        current = self.users.get(user.name)
+        if current is None:
+            raise AccessDenied(f"user {user.name!r} no longer exists")
+        return View(current.name, None if current.admin else current.principals)
+
+    def require_admin(self, user: User | None) -> None:
+        """Raise unless ``user`` is an admin (anyone may, while no admin exists)."""
+        if not self.users.has_admin():
+            return
+        current = self.users.get(user.name) if user else None
+        if current is None or not current.admin:
+            raise AccessDenied("only an admin may do this")
+
     def store(self, collection: str | None = None) -> VectorStore:
         name = collection or self.settings.collection
         with self._lock:
@@ -100,12 +159,43 @@ class Assistant:
         paths: Iterable[str | Path],
         collection: str | None = None,
         progress: Progress | None = None,
+        *,
+        user: User | None = None,
+        access: Sequence[str] | None = None,
     ) -> IngestReport:
-        """Add, update and remove documents so the collection matches ``paths``."""
+        """Add, update and remove documents so the collection matches ``paths``.
+
+        ``access`` (``group:finance``, ``user:ana``, ``everyone``) is who may read the
+        files ingested; without it, known documents keep theirs and new ones get
+        ``Settings.default_access``. Waits for (or fails on) another ingest.
+        """
+        view = self.view(user)
+        name = collection or self.settings.collection
+        paths = list(paths)
+        with self.write_lock:
+            indexer = self._indexer(name, view, parse_principals(access) if access else None)
+            report = indexer.ingest(paths, progress)
+            if report.changed or self._keyword_stale(name):
+                self._rebuild_keyword(name)
+        self.audit.record(
+            view.user,
+            "ingest",
+            collection=name,
+            paths=[str(p) for p in paths],
+            access=list(access) if access else None,
+            added=report.added,
+            updated=report.updated,
+            removed=report.removed,
+            access_changed=report.access_changed,
+            repaired=report.repaired,
+            failed=[f"{f.path}: {f.reason}" for f in report.failed],
+        )
+        return report
+
+    def _indexer(self, name: str, view: View, access: Sequence[str] | None = None) -> Indexer:
         from ingest.chunk import Chunker
 
-        name = collection or self.settings.collection
-        indexer = Indexer(
+        return Indexer(
             self.store(name),
             self.embedder,
             self.manifest,
@@ -113,17 +203,52 @@ class Assistant:
             name,
             int(self.settings.max_file_mb * 1e6),
             limits=ParseLimits(self.settings.parse_timeout_s, self.settings.parse_memory_mb),
+            access=access,
+            default_access=parse_principals(self.settings.default_access),
+            writer=view.principals,
+            commit_lock=self._commit,
         )
-        report = indexer.ingest(paths, progress)
-        if report.changed or self._keyword_stale(name):
+
+    def set_access(
+        self,
+        source: str | Path,
+        access: Sequence[str],
+        collection: str | None = None,
+        *,
+        user: User | None = None,
+    ) -> None:
+        """Change who may read an ingested document (admins only, once accounts exist)."""
+        self.require_admin(user)
+        name = collection or self.settings.collection
+        target = _abs(str(source)) or ""
+        if self.manifest.get(name, target) is None:
+            raise ValueError(f"{source} is not an ingested document")
+        principals = parse_principals(access)
+        if not principals:
+            raise ValueError("an access list needs at least one entry")
+        with self.write_lock:
+            self._indexer(name, ALL).set_access(target, principals)
             self._rebuild_keyword(name)
-        return report
+        self.audit.record(
+            user.name if user else None, "access", source=target, access=list(principals)
+        )
+
+    def access(self, source: str | Path, collection: str | None = None) -> tuple[str, ...]:
+        """Who may read an ingested document."""
+        name = collection or self.settings.collection
+        return self.manifest.access(name, _abs(str(source)) or "") or ()
 
     def documents(
-        self, collection: str | None = None, prefix: str | None = None
+        self,
+        collection: str | None = None,
+        prefix: str | None = None,
+        *,
+        user: User | None = None,
     ) -> list[DocumentRecord]:
-        """Ingested documents, optionally those under a path prefix."""
-        return self.manifest.documents(collection or self.settings.collection, _abs(prefix))
+        """Ingested documents ``user`` may read, optionally those under a path prefix."""
+        return self.manifest.documents(
+            collection or self.settings.collection, _abs(prefix), self.view(user).principals
+        )
 
     def collections(self) -> list[str]:
         """Collections that hold documents, and the configured one."""
@@ -139,19 +264,24 @@ class Assistant:
         )
 
     def save_uploads(
-        self, files: Iterable[tuple[str, bytes]], collection: str | None = None
+        self,
+        files: Iterable[tuple[str, bytes]],
+        collection: str | None = None,
+        *,
+        user: User | None = None,
     ) -> list[Upload]:
         """Store uploaded (name, bytes) pairs safely under :meth:`uploads_dir`; files whose
-        content is already ingested (or earlier in the batch) come back as duplicates.
-        Ingest the stored ones with :meth:`ingest`."""
+        content is already ingested (among the documents ``user`` may read), or earlier in
+        the batch, come back as duplicates. Ingest the stored ones with :meth:`ingest`."""
         name = collection or self.settings.collection
+        readers = self.view(user).principals
         folder = self.uploads_dir(name)
         batch: dict[str, str] = {}
         results = []
         for filename, data in files:
 
             def known(digest: str) -> str | None:
-                doc = self.manifest.with_hash(name, digest)
+                doc = self.manifest.with_hash(name, digest, readers)
                 return doc.source if doc else batch.get(digest)
 
             upload = save_upload(folder, filename, data, known)
@@ -160,18 +290,24 @@ class Assistant:
             results.append(upload)
         return results
 
-    def remove(self, path: str | Path, collection: str | None = None) -> list[str]:
-        """Remove a document, or every document under a folder; the sources removed."""
+    def remove(
+        self, path: str | Path, collection: str | None = None, *, user: User | None = None
+    ) -> list[str]:
+        """Remove a document, or every document under a folder, among those ``user`` may
+        read; the sources removed."""
+        view = self.view(user)
         name = collection or self.settings.collection
         target = _abs(str(path)) or ""
-        exact = self.manifest.get(name, target)
-        docs = [exact] if exact else self.manifest.documents(name, target.rstrip("/") + "/")
-        store = self.store(name)
-        for doc in docs:
-            store.delete_source(doc.source)
-            self.manifest.delete(name, doc.source)
-        if docs:
-            self._rebuild_keyword(name)
+        with self.write_lock:
+            docs = self.manifest.documents(name, target, view.principals)
+            exact = [d for d in docs if d.source == target]
+            docs = exact or [d for d in docs if d.source.startswith(target.rstrip("/") + "/")]
+            indexer = self._indexer(name, view)
+            for doc in docs:
+                indexer.remove(doc.source)
+            if docs:
+                self._rebuild_keyword(name)
+        self.audit.record(view.user, "remove", collection=name, removed=[d.source for d in docs])
         return [d.source for d in docs]
 
     # -- questions --------------------------------------------------------------------
@@ -193,13 +329,66 @@ class Assistant:
         collection: str | None = None,
         prefix: str | None = None,
         sources: Sequence[str] | None = None,
+        *,
+        user: User | None = None,
     ) -> list[Passage]:
-        """The best passages for ``query`` (no model call), from all documents, those
-        under ``prefix``, or only the documents named in ``sources``."""
-        sources = self._scope(collection, prefix, sources)
-        return self.retriever(collection).search(
-            query, k or self.settings.top_k, mode or self.settings.retrieval_mode, sources
+        """The best passages for ``query`` (no model call) among the documents ``user``
+        may read: all of them, those under ``prefix``, or those named in ``sources``."""
+        view = self.view(user)
+        passages = self._search(query, k, mode, collection, prefix, sources, view)
+        self.audit.record(
+            view.user,
+            "search",
+            collection=collection or self.settings.collection,
+            query=query,
+            retrieved=_refs(passages),
         )
+        return passages
+
+    def _search(
+        self,
+        query: str,
+        k: int | None,
+        mode: RetrievalMode | None,
+        collection: str | None,
+        prefix: str | None,
+        sources: Sequence[str] | None,
+        view: View,
+    ) -> list[Passage]:
+        name = collection or self.settings.collection
+        self._repair(name)
+        scope = self._scope(name, prefix, sources, view)
+        retriever = self.retriever(name)
+        self.embedder.embed_query(query)  # remembered: the search below does not redo it
+        with self._commit:
+            passages = retriever.search(
+                query,
+                k or self.settings.top_k,
+                mode or self.settings.retrieval_mode,
+                scope,
+                view.principals,
+            )
+        return self._current(name, passages)
+
+    def _current(self, name: str, passages: list[Passage]) -> list[Passage]:
+        """Passages of each document's current version only. Another process's ingest
+        can be half-way through replacing a document; this process never sees that."""
+        hashes: dict[str, str | None] = {}
+        for p in passages:
+            if p.source not in hashes:
+                doc = self.manifest.get(name, p.source)
+                hashes[p.source] = doc.content_hash if doc else None
+        return [p for p in passages if p.record.metadata.get("content_hash") == hashes[p.source]]
+
+    def _repair(self, name: str) -> None:
+        """Finish the repair of an interrupted ingest now, if no other process is writing."""
+        if not self.manifest.interrupted(name) or not self.write_lock.try_acquire():
+            return
+        try:
+            if self._indexer(name, ALL).recover():
+                self._rebuild_keyword(name)
+        finally:
+            self.write_lock.release()
 
     def ask_stream(
         self,
@@ -212,6 +401,8 @@ class Assistant:
         history: Sequence[str] = (),
         answer_mode: AnswerMode | None = None,
         strict: bool | None = None,
+        *,
+        user: User | None = None,
     ) -> AnswerStream:
         """Retrieve, then stream a cited answer; iterate it, then read ``.answer``.
 
@@ -219,18 +410,37 @@ class Assistant:
         follow-up ("and abroad?") is retrieved together with the one before it.
         ``answer_mode`` and ``strict`` default to the settings (see :class:`Settings`).
         Every answer's sentences are checked against the passages (``answer.sentences``).
+        Only documents ``user`` may read are searched; the question is audited.
         """
+        view = self.view(user)
         answer_mode = answer_mode or self.settings.answer_mode
         strict = self.settings.strict if strict is None else strict
         started = time.perf_counter()
         query = standalone_query(question, history)
-        passages = self.search(query, k, mode, collection, prefix, sources)
+        passages = self._search(query, k, mode, collection, prefix, sources, view)
         timings = {"retrieval_s": time.perf_counter() - started}
+
+        def audited(answer: Answer) -> None:
+            self.audit.record(
+                view.user,
+                "ask",
+                collection=collection or self.settings.collection,
+                question=question,
+                retrieved=_refs(passages),
+                cited=_refs(passages[c.n - 1] for c in answer.citations),
+                refused=answer.refused,
+                mode=answer.mode,
+            )
+
         if self.relevance(query, passages, collection) < self.settings.min_relevance:
-            return AnswerStream(question, passages, None, timings, time.perf_counter)
+            return AnswerStream(
+                question, passages, None, timings, time.perf_counter, on_done=audited
+            )
         if answer_mode == "extractive":
             answer = self._extractive(question, passages, timings)
-            return AnswerStream(question, passages, None, timings, time.perf_counter, ready=answer)
+            return AnswerStream(
+                question, passages, None, timings, time.perf_counter, ready=answer, on_done=audited
+            )
         previous = history[-1] if query != question else None
         texts = condense(question, passages, self.embedder, self.settings.prompt_sentences)
         timings["condense_s"] = time.perf_counter() - started - timings["retrieval_s"]
@@ -261,7 +471,9 @@ class Assistant:
                 return fallback
             return verified_answer(answer, checked, "generative", strict)
 
-        return AnswerStream(question, passages, tokens, timings, time.perf_counter, finish)
+        return AnswerStream(
+            question, passages, tokens, timings, time.perf_counter, finish, on_done=audited
+        )
 
     @property
     def _thresholds(self) -> Thresholds:
@@ -323,7 +535,7 @@ class Assistant:
         with self._lock:
             generation = self.manifest.generation(name)
             records = (
-                (r.id, str(r.metadata.get("source", "")), r.text)
+                (r.id, str(r.metadata.get("source", "")), r.text, _access_of(r.metadata))
                 for r in self.store(name).iter_records()
             )
             index = KeywordIndex.build(records, generation)
@@ -332,15 +544,25 @@ class Assistant:
             return index
 
     def _scope(
-        self, collection: str | None, prefix: str | None, sources: Sequence[str] | None
+        self, name: str, prefix: str | None, sources: Sequence[str] | None, view: View
     ) -> Sequence[str] | None:
         if not prefix and sources is None:
             return None
-        scope = [d.source for d in self.documents(collection, prefix)]
+        scope = [d.source for d in self.manifest.documents(name, _abs(prefix), view.principals)]
         if sources is not None:
             wanted = set(sources)
             scope = [s for s in scope if s in wanted]
         return scope
+
+
+def _refs(passages: Iterable[Passage]) -> list[dict[str, object]]:
+    """What the audit log keeps of passages: ids, sources and pages, never their text."""
+    return [{"id": p.record.id, "source": p.source, "page": p.page} for p in passages]
+
+
+def _access_of(metadata: dict[str, object]) -> tuple[str, ...]:
+    value = metadata.get("access")
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def _abs(path: str | None) -> str | None:

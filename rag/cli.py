@@ -1,7 +1,12 @@
 """The ``rag`` command: a thin layer over :class:`rag.Assistant`.
 
 Exit codes: 0 success; 1 some files failed to ingest, or nothing to remove;
-2 usage error; 3 any other error rag reports (bad setting, missing model, store).
+2 usage error; 3 any other error rag reports (bad setting, missing model, store);
+4 not signed in, wrong password, or not allowed.
+
+Once user accounts exist, commands that read or change documents need
+``--user NAME`` (or ``RAG_USER``); the password comes from ``RAG_PASSWORD`` or,
+on a terminal, a prompt.
 """
 
 from __future__ import annotations
@@ -13,17 +18,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.access import AccessDenied, AuthError
 from rag.errors import RagError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ERROR, EXIT_DENIED = 0, 1, 2, 3, 4
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, help="where the index lives (RAG_DATA_DIR)")
     common.add_argument("--collection", help="collection to use (RAG_COLLECTION)")
+    common.add_argument(
+        "--user", metavar="NAME", help="sign in as NAME (RAG_USER; password: RAG_PASSWORD)"
+    )
+    admin = argparse.ArgumentParser(add_help=False)
+    admin.add_argument("--data-dir", type=Path, help="where the index lives (RAG_DATA_DIR)")
+    admin.add_argument(
+        "--as",
+        dest="user",
+        metavar="NAME",
+        help="sign in as NAME, an admin (RAG_USER; password: RAG_PASSWORD)",
+    )
     retrieval = argparse.ArgumentParser(add_help=False)
     retrieval.add_argument("--k", type=int, help="passages to retrieve (RAG_TOP_K)")
     retrieval.add_argument(
@@ -44,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("ingest", parents=[common], help="ingest files and folders")
     p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "--allow",
+        action="append",
+        metavar="WHO",
+        help="who may read these files: group:NAME, user:NAME or everyone (repeatable; "
+        "default: keep a known document's list, RAG_DEFAULT_ACCESS for new ones)",
+    )
     p = sub.add_parser("ask", parents=[common, retrieval], help="ask a question")
     p.add_argument("question")
     p.add_argument(
@@ -60,6 +84,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p = sub.add_parser("eval", parents=[common, retrieval], help="score answers on a QA file")
     p.add_argument("qa_file", type=Path, metavar="QA_FILE")
+    p = sub.add_parser("access", parents=[common], help="show or set who may read a document")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--allow", action="append", metavar="WHO", help="the new access list (admins)")
+    p = sub.add_parser("audit", parents=[admin], help="print the audit log (admins)")
+    p.add_argument("--user", dest="filter_user", metavar="U", help="only entries by user U")
+    p.add_argument("--since", metavar="DATE", help="only entries at or after DATE (ISO 8601)")
+    p.add_argument("--action", help="only entries of this kind (ask, search, ingest, ...)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--verify", action="store_true", help="check the log's hash chain")
+    users = sub.add_parser("users", help="manage user accounts (admins)")
+    usub = users.add_subparsers(dest="action", required=True)
+    p = usub.add_parser("add", parents=[admin], help="add a user (password: RAG_NEW_PASSWORD)")
+    p.add_argument("name")
+    p.add_argument("--group", action="append", default=[], metavar="G", help="repeatable")
+    p.add_argument("--admin", action="store_true", help="may manage users and access")
+    p = usub.add_parser("list", parents=[admin], help="list users and their groups")
+    p = usub.add_parser("remove", parents=[admin], help="remove a user")
+    p.add_argument("name")
+    p = usub.add_parser("groups", parents=[admin], help="set a user's groups")
+    p.add_argument("name")
+    p.add_argument("groups", nargs="*", metavar="G")
+    p = usub.add_parser("passwd", parents=[admin], help="set a password (RAG_NEW_PASSWORD)")
+    p.add_argument("name")
     p = sub.add_parser("ui", parents=[common], help="start the web UI (Streamlit)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
@@ -99,12 +146,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rag.assistant import Assistant
 
         assistant = Assistant(settings)
+        args.user = _sign_in(assistant, getattr(args, "user", None))
         return int(_COMMANDS[args.command](assistant, args))
+    except (AccessDenied, AuthError) as exc:
+        print(f"rag: {exc}", file=sys.stderr)
+        return EXIT_DENIED
     except RagError as exc:
         print(f"rag: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except ValueError as exc:  # a bad name, access entry or password, said plainly
+        print(f"rag: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _sign_in(assistant: Any, name: str | None) -> Any:
+    """The signed-in user for ``--user``/``RAG_USER``, or None when no name is given."""
+    import os
+
+    name = name or os.environ.get("RAG_USER") or None
+    if name is None:
+        return None
+    password = os.environ.get("RAG_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise AuthError("no password: set RAG_PASSWORD or run rag in a terminal")
+        import getpass
+
+        password = getpass.getpass(f"Password for {name}: ")
+    return assistant.authenticate(name, password)
+
+
+def _new_password(name: str) -> str:
+    import os
+
+    password = os.environ.get("RAG_NEW_PASSWORD")
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        raise ValueError("no password for the new account: set RAG_NEW_PASSWORD")
+    import getpass
+
+    password = getpass.getpass(f"New password for {name}: ")
+    if getpass.getpass("Again: ") != password:
+        raise ValueError("the passwords differ")
+    return password
 
 
 # -- commands -------------------------------------------------------------------------
@@ -114,7 +201,7 @@ def _ingest(assistant: Any, args: argparse.Namespace) -> int:
     from rag.progress import FileProgress
 
     with FileProgress(sys.stderr) as progress:
-        report = assistant.ingest(args.paths, progress=progress)
+        report = assistant.ingest(args.paths, progress=progress, user=args.user, access=args.allow)
     for skipped in report.skipped:
         print(f"skipped {skipped}: not a supported document type", file=sys.stderr)
     for failure in report.failed:
@@ -124,7 +211,7 @@ def _ingest(assistant: Any, args: argparse.Namespace) -> int:
 
 
 def _ask(assistant: Any, args: argparse.Namespace) -> int:
-    stream = assistant.ask_stream(args.question, prefix=args.under)
+    stream = assistant.ask_stream(args.question, prefix=args.under, user=args.user)
     if args.json:
         print(json.dumps(stream.answer.to_json(), ensure_ascii=False))
         return EXIT_OK
@@ -162,7 +249,7 @@ def _search(assistant: Any, args: argparse.Namespace) -> int:
         print("rag search: give at least one QUERY or --queries FILE", file=sys.stderr)
         return EXIT_USAGE
     for query in queries:
-        passages = assistant.search(query, prefix=args.under)
+        passages = assistant.search(query, prefix=args.under, user=args.user)
         if args.json:
             print(
                 json.dumps(
@@ -192,7 +279,7 @@ def _passage_json(p: Any) -> dict[str, Any]:
 
 
 def _docs(assistant: Any, args: argparse.Namespace) -> int:
-    docs = assistant.documents()
+    docs = assistant.documents(user=args.user)
     if args.json:
         print(
             json.dumps(
@@ -203,6 +290,7 @@ def _docs(assistant: Any, args: argparse.Namespace) -> int:
                         "ingested_at": d.ingested_at,
                         "file_type": d.file_type,
                         "pages": d.pages,
+                        "access": list(assistant.access(d.source)),
                     }
                     for d in docs
                 ],
@@ -218,7 +306,7 @@ def _docs(assistant: Any, args: argparse.Namespace) -> int:
 
 
 def _remove(assistant: Any, args: argparse.Namespace) -> int:
-    removed = assistant.remove(args.path)
+    removed = assistant.remove(args.path, user=args.user)
     if not removed:
         print(f"rag remove: {args.path} is not an ingested document or folder", file=sys.stderr)
         return EXIT_PARTIAL
@@ -256,7 +344,7 @@ def _eval(assistant: Any, args: argparse.Namespace) -> int:
     from rag.evaluate import evaluate, load_questions
 
     questions = load_questions(args.qa_file)
-    if not assistant.documents():
+    if not assistant.documents(user=args.user):
         print("rag eval: nothing is ingested yet; run rag ingest first", file=sys.stderr)
         return EXIT_ERROR
 
@@ -264,7 +352,7 @@ def _eval(assistant: Any, args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(f"\r{done}/{total} questions", end="", file=sys.stderr, flush=True)
 
-    report = evaluate(assistant, questions, progress=progress)
+    report = evaluate(assistant, questions, progress=progress, user=args.user)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if args.json:
@@ -274,7 +362,91 @@ def _eval(assistant: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _access(assistant: Any, args: argparse.Namespace) -> int:
+    if args.allow:
+        assistant.set_access(args.path, args.allow, user=args.user)
+    docs = [d for d in assistant.documents(user=args.user) if d.source == _abspath(args.path)]
+    if not docs:
+        print(f"rag access: {args.path} is not an ingested document", file=sys.stderr)
+        return EXIT_PARTIAL
+    print(f"{docs[0].source}: {', '.join(assistant.access(docs[0].source))}")
+    return EXIT_OK
+
+
+def _abspath(path: str) -> str:
+    import os
+
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _audit(assistant: Any, args: argparse.Namespace) -> int:
+    me = assistant.users.get(args.user.name) if args.user else None
+    if assistant.users.active() and (me is None or not me.admin):
+        raise AccessDenied("only an admin may read the audit log (rag audit --as ADMIN)")
+    if args.verify:
+        broken = assistant.audit.verify()
+        if broken is not None:
+            print(f"rag audit: the log was altered at entry {broken}", file=sys.stderr)
+            return EXIT_ERROR
+        print("audit log intact")
+        return EXIT_OK
+    since = args.since
+    if since is not None:
+        from datetime import datetime
+
+        try:
+            datetime.fromisoformat(since)
+        except ValueError:
+            print(f"rag audit: --since {since!r} is not an ISO date", file=sys.stderr)
+            return EXIT_USAGE
+    for entry in assistant.audit.entries(args.filter_user, since, args.action):
+        print(json.dumps(entry.to_json(), ensure_ascii=False) if args.json else entry.line())
+    return EXIT_OK
+
+
+def _users(assistant: Any, args: argparse.Namespace) -> int:
+    users = assistant.users
+    assistant.require_admin(args.user)
+    actor = args.user.name if args.user else None
+    if args.action == "list":
+        for u in users.all():
+            role = "admin" if u.admin else "user"
+            print(f"{u.name:<20} {role:<6} {', '.join(u.groups) or '-'}")
+        return EXIT_OK
+    if args.action == "add":
+        user = users.add(args.name, _new_password(args.name), args.group, args.admin)
+        print(
+            f"added {user.name} ({'admin, ' if user.admin else ''}groups: "
+            f"{', '.join(user.groups) or 'none'})"
+        )
+        if not users.has_admin():
+            print(
+                "note: no admin exists yet; anyone can manage users until one does", file=sys.stderr
+            )
+        assistant.audit.record(
+            actor, "users", added=user.name, groups=list(user.groups), admin=user.admin
+        )
+    elif args.action == "remove":
+        if not users.remove(args.name):
+            print(f"rag users: no user {args.name!r}", file=sys.stderr)
+            return EXIT_PARTIAL
+        print(f"removed {args.name}")
+        assistant.audit.record(actor, "users", removed=args.name)
+    elif args.action == "groups":
+        user = users.set_groups(args.name, args.groups)
+        print(f"{user.name}: {', '.join(user.groups) or 'no groups'}")
+        assistant.audit.record(actor, "users", user=user.name, groups=list(user.groups))
+    elif args.action == "passwd":
+        users.set_password(args.name, _new_password(args.name))
+        print(f"password of {args.name} changed")
+        assistant.audit.record(actor, "users", password_changed=args.name)
+    return EXIT_OK
+
+
 _COMMANDS = {
+    "access": _access,
+    "audit": _audit,
+    "users": _users,
     "eval": _eval,
     "ingest": _ingest,
     "ask": _ask,

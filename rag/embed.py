@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +39,8 @@ class SentenceTransformerEmbedder:
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
             raise ModelError(f"{path} is not a sentence-transformers model folder")
         self.path = path
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_lock = threading.Lock()
         self.name = path.name if path.name != "model" else path.parent.name
         self.batch_size = batch_size
         self.device = device
@@ -76,7 +79,20 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        """The query's vector; the last few hundred are remembered (a question is
+        embedded for retrieval, relevance and the support check)."""
+        with self._query_lock:
+            cached = self._queries.get(text)
+            if cached is not None:
+                self._queries.move_to_end(text)
+                return cached
+        vector = self.embed([text])[0]
+        vector.flags.writeable = False
+        with self._query_lock:
+            self._queries[text] = vector
+            if len(self._queries) > 512:
+                self._queries.popitem(last=False)
+        return vector
 
     def tokenize(self, text: str) -> list[int]:
         """Word pieces without special tokens, from the fast tokenizer alone (no torch)."""

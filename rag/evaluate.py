@@ -128,16 +128,17 @@ def evaluate(
     questions: list[Question],
     answer_mode: AnswerMode | None = None,
     progress: Callable[[int, int], None] | None = None,
+    user: Any = None,
 ) -> EvalReport:
-    """Ask every question through ``assistant`` and score the answers."""
+    """Ask every question through ``assistant`` (as ``user``) and score the answers."""
     report = EvalReport(questions=len(questions))
     hits1, hits5, rr, precision, match, supported = [], [], [], [], [], []
     refused_ok, false_refusals, latency, ttft = [], [], [], []
     for i, q in enumerate(questions, start=1):
-        retrieved = assistant.search(q.question, k=max(5, assistant.settings.top_k))
+        retrieved = assistant.search(q.question, k=max(5, assistant.settings.top_k), user=user)
         ranks = [n for n, p in enumerate(retrieved, start=1) if _matches(p.source, p.page, q)]
         started = time.perf_counter()
-        answer = assistant.ask(q.question, answer_mode=answer_mode)
+        answer = assistant.ask(q.question, answer_mode=answer_mode, user=user)
         latency.append(time.perf_counter() - started)
         if "first_token_s" in answer.timings:
             ttft.append(answer.timings["first_token_s"])

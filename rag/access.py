@@ -1,0 +1,278 @@
+"""Who may read what: local user accounts, groups, and documents' access lists.
+
+A document's access list is a set of *principals*: ``everyone`` (every signed-in
+user), ``group:NAME`` or ``user:NAME``. A user may read a document when the
+user's principals (``everyone``, ``user:<name>`` and ``group:<g>`` for each of
+the user's groups) meet its access list. Admins read every document and manage
+accounts and access.
+
+Access control is on as soon as one account exists (:meth:`Users.active`);
+until then rag is a single-user tool and every document is readable. Retrieval
+applies the filter *inside* each search (Chroma ``where``, the BM25 weight mask,
+SQL for document lists), never by dropping results afterwards: dropping leaks
+through result counts and rank gaps.
+
+Accounts live in ``users.sqlite3`` in the data directory; passwords are hashed
+with Argon2id (argon2-cffi's defaults: 64 MiB, 3 passes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+__all__ = [
+    "EVERYONE",
+    "AccessDenied",
+    "AuthError",
+    "User",
+    "Users",
+    "View",
+    "parse_principal",
+    "parse_principals",
+]
+
+EVERYONE = "everyone"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name          TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    admin         INTEGER NOT NULL DEFAULT 0,
+    created_at    TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    user  TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    grp   TEXT NOT NULL,
+    PRIMARY KEY (user, grp)
+);
+"""
+
+
+class AuthError(RagError):
+    """Unknown user or wrong password (the message never says which)."""
+
+
+class AccessDenied(RagError):
+    """The signed-in user (or nobody) may not do this."""
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(
+            f"invalid {kind} name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'"
+        )
+    return name
+
+
+def parse_principal(text: str) -> str:
+    """``everyone``, ``group:NAME`` or ``user:NAME``, checked; ValueError otherwise."""
+    text = text.strip()
+    if text == EVERYONE:
+        return text
+    kind, sep, name = text.partition(":")
+    if not sep or kind not in ("group", "user"):
+        raise ValueError(f"invalid access entry {text!r}: use group:NAME, user:NAME or everyone")
+    return f"{kind}:{_check_name(kind, name)}"
+
+
+def parse_principals(texts: Iterable[str]) -> tuple[str, ...]:
+    """Checked, de-duplicated and sorted principals (an access list's canonical form)."""
+    return tuple(sorted({parse_principal(t) for t in texts}))
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A signed-in user."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+    admin: bool = False
+
+    @property
+    def principals(self) -> frozenset[str]:
+        return frozenset({EVERYONE, f"user:{self.name}", *(f"group:{g}" for g in self.groups)})
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What one caller may read: ``principals`` None means every document."""
+
+    user: str | None
+    principals: frozenset[str] | None
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.principals is None
+
+    def may_read(self, access: Sequence[str]) -> bool:
+        return self.principals is None or not self.principals.isdisjoint(access)
+
+
+#: No accounts exist (or an admin): every document is readable.
+ALL = View(None, None)
+
+
+class Users:
+    """The account database. Safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    def active(self) -> bool:
+        """True once any account exists: from then on, reading needs a signed-in user."""
+        if self._db is None and not self.path.exists():
+            return False
+        with self._lock:
+            return bool(self._conn().execute("SELECT 1 FROM users LIMIT 1").fetchone())
+
+    def has_admin(self) -> bool:
+        if self._db is None and not self.path.exists():
+            return False
+        with self._lock:
+            return bool(self._conn().execute("SELECT 1 FROM users WHERE admin=1").fetchone())
+
+    def add(
+        self, name: str, password: str, groups: Iterable[str] = (), admin: bool = False
+    ) -> User:
+        _check_name("user", name)
+        groups = sorted({_check_name("group", g) for g in groups})
+        if len(password) < 8:
+            raise ValueError("a password needs at least 8 characters")
+        digest = _hasher().hash(password)
+        with self._lock:
+            db = self._conn()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "INSERT INTO users (name, password_hash, admin) VALUES (?, ?, ?)",
+                    (name, digest, int(admin)),
+                )
+                db.executemany("INSERT INTO memberships VALUES (?, ?)", [(name, g) for g in groups])
+                db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                db.execute("ROLLBACK")
+                raise ValueError(f"user {name!r} already exists") from None
+        return User(name, tuple(groups), admin)
+
+    def get(self, name: str) -> User | None:
+        with self._lock:
+            db = self._conn()
+            row = db.execute("SELECT admin FROM users WHERE name=?", (name,)).fetchone()
+            if row is None:
+                return None
+            groups = db.execute(
+                "SELECT grp FROM memberships WHERE user=? ORDER BY grp", (name,)
+            ).fetchall()
+        return User(name, tuple(g for (g,) in groups), bool(row[0]))
+
+    def all(self) -> list[User]:
+        with self._lock:
+            names = [n for (n,) in self._conn().execute("SELECT name FROM users ORDER BY name")]
+        return [u for n in names if (u := self.get(n)) is not None]
+
+    def groups(self) -> list[str]:
+        with self._lock:
+            rows = self._conn().execute("SELECT DISTINCT grp FROM memberships ORDER BY grp")
+            return [g for (g,) in rows]
+
+    def authenticate(self, name: str, password: str) -> User:
+        """The user, if the password is right; AuthError (the same one) otherwise."""
+        from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+        with self._lock:
+            row = (
+                self._conn()
+                .execute("SELECT password_hash FROM users WHERE name=?", (name,))
+                .fetchone()
+            )
+        hasher = _hasher()
+        if row is None:
+            # Spend the same time as a real check, so timing does not say who exists.
+            with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
+                hasher.verify(_dummy_hash(), password)
+            raise AuthError("unknown user or wrong password")
+        try:
+            hasher.verify(row[0], password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            raise AuthError("unknown user or wrong password") from None
+        if hasher.check_needs_rehash(row[0]):
+            self._set_hash(name, hasher.hash(password))
+        user = self.get(name)
+        if user is None:  # removed meanwhile
+            raise AuthError("unknown user or wrong password")
+        return user
+
+    def set_password(self, name: str, password: str) -> None:
+        if len(password) < 8:
+            raise ValueError("a password needs at least 8 characters")
+        if self.get(name) is None:
+            raise ValueError(f"no user {name!r}")
+        self._set_hash(name, _hasher().hash(password))
+
+    def _set_hash(self, name: str, digest: str) -> None:
+        with self._lock:
+            self._conn().execute("UPDATE users SET password_hash=? WHERE name=?", (digest, name))
+
+    def set_groups(self, name: str, groups: Iterable[str]) -> User:
+        groups = sorted({_check_name("group", g) for g in groups})
+        if self.get(name) is None:
+            raise ValueError(f"no user {name!r}")
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM memberships WHERE user=?", (name,))
+            db.executemany("INSERT INTO memberships VALUES (?, ?)", [(name, g) for g in groups])
+            db.execute("COMMIT")
+        user = self.get(name)
+        assert user is not None
+        return user
+
+    def set_admin(self, name: str, admin: bool) -> None:
+        if self.get(name) is None:
+            raise ValueError(f"no user {name!r}")
+        with self._lock:
+            self._conn().execute("UPDATE users SET admin=? WHERE name=?", (int(admin), name))
+
+    def remove(self, name: str) -> bool:
+        with self._lock:
+            cur = self._conn().execute("DELETE FROM users WHERE name=?", (name,))
+            return cur.rowcount > 0
+
+
+def _hasher() -> PasswordHasher:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+@cache
+def _dummy_hash() -> str:
+    return str(_hasher().hash("not anyone's password"))
