@@ -233,6 +233,11 @@ class Assistant:
             user.name if user else None, "access", source=target, access=list(principals)
         )
 
+    def check(self, collection: str | None = None) -> list[str]:
+        """Where the store and the manifest disagree; empty when the index is consistent."""
+        name = collection or self.settings.collection
+        return self._indexer(name, ALL).check()
+
     def access(self, source: str | Path, collection: str | None = None) -> tuple[str, ...]:
         """Who may read an ingested document."""
         name = collection or self.settings.collection

@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("access", parents=[common], help="show or set who may read a document")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--allow", action="append", metavar="WHO", help="the new access list (admins)")
+    p = sub.add_parser("check", parents=[admin], help="check the index against the manifest")
     p = sub.add_parser("audit", parents=[admin], help="print the audit log (admins)")
     p.add_argument("--user", dest="filter_user", metavar="U", help="only entries by user U")
     p.add_argument("--since", metavar="DATE", help="only entries at or after DATE (ISO 8601)")
@@ -404,6 +405,15 @@ def _audit(assistant: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check(assistant: Any, args: argparse.Namespace) -> int:
+    assistant.require_admin(args.user)
+    problems = assistant.check()
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problems" if problems else "index consistent")
+    return EXIT_PARTIAL if problems else EXIT_OK
+
+
 def _users(assistant: Any, args: argparse.Namespace) -> int:
     users = assistant.users
     assistant.require_admin(args.user)
@@ -446,6 +456,7 @@ def _users(assistant: Any, args: argparse.Namespace) -> int:
 _COMMANDS = {
     "access": _access,
     "audit": _audit,
+    "check": _check,
     "users": _users,
     "eval": _eval,
     "ingest": _ingest,

@@ -210,6 +210,34 @@ class Indexer:
             wiped.append(source)
         return wiped
 
+    def check(self) -> list[str]:
+        """Every way the store and the manifest disagree (empty when consistent): missing,
+        extra or duplicated chunks, chunks of other versions, wrong access lists, and
+        operations left unfinished."""
+        problems = [
+            f"unfinished {op} of {src}" for src, op in self.manifest.interrupted(self.collection)
+        ]
+        expected: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for doc in self.manifest.documents(self.collection):
+            access = self.manifest.access(self.collection, doc.source) or ()
+            if not access:
+                problems.append(f"{doc.source}: no access list")
+            for i in range(doc.chunks):
+                expected[chunk_id(doc.source, doc.content_hash, i)] = (doc.source, access)
+        seen: set[str] = set()
+        for record in self.store.iter_records():
+            if record.id in seen:
+                problems.append(f"duplicate chunk {record.id}")
+            seen.add(record.id)
+            want = expected.get(record.id)
+            source = record.metadata.get("source")
+            if want is None:
+                problems.append(f"orphan chunk {record.id} of {source}")
+            elif source != want[0] or tuple(record.metadata.get("access") or ()) != want[1]:
+                problems.append(f"chunk {record.id}: metadata disagrees with the manifest")
+        problems += [f"missing chunk {i} of {expected[i][0]}" for i in expected.keys() - seen]
+        return problems
+
     def set_access(self, source: str, principals: Sequence[str]) -> None:
         """Give an ingested document a new access list (no re-embedding)."""
         principals = tuple(sorted(set(principals)))
