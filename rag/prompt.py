@@ -7,6 +7,7 @@ that says "ignore your instructions" is quoted, not obeyed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import PurePath
 
@@ -31,6 +32,14 @@ def label(source: str, page: int | None) -> str:
     return f"{name}, page {page}" if page is not None else name
 
 
+_TAG = re.compile(r"<(/?)\s*passage", re.IGNORECASE)
+
+
+def _defang(text: str) -> str:
+    """A passage cannot open or close a fence: ``<passage``/``</passage>`` lose their ``<``."""
+    return _TAG.sub(lambda m: f"‹{m.group(1)}passage", text)
+
+
 def build_messages(
     question: str,
     passages: Sequence[tuple[str, int | None, str]],
@@ -40,8 +49,8 @@ def build_messages(
     ``previous`` is the earlier question a follow-up refers to."""
     blocks = []
     for n, (source, page, text) in enumerate(passages, start=1):
-        body = text.replace("</passage>", "</ passage>")
-        blocks.append(f'<passage n="{n}" source="{label(source, page)}">\n{body}\n</passage>')
+        name = label(source, page).replace('"', "'").replace("<", "(").replace(">", ")")
+        blocks.append(f'<passage n="{n}" source="{name}">\n{_defang(text)}\n</passage>')
     asked = (
         f"Question (a follow-up to: {previous}): {question}"
         if previous
