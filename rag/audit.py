@@ -101,7 +101,7 @@ class AuditLog:
             self._db = db
         return self._db
 
-    def record(self, user: str | None, action: str, **detail: Any) -> None:
+    def record(self, actor: str | None, action: str, /, **detail: Any) -> None:
         """Append one entry (``detail`` must be JSON-serialisable and hold no document text)."""
         at = datetime.now(UTC).isoformat(timespec="milliseconds")
         body = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
@@ -111,11 +111,11 @@ class AuditLog:
             try:
                 row = db.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
                 prev = row[0] if row else ""
-                digest = _chain(prev, at, user, action, body)
+                digest = _chain(prev, at, actor, action, body)
                 db.execute(
                     "INSERT INTO events (at, user, action, detail, prev, hash) "
                     "VALUES (?,?,?,?,?,?)",
-                    (at, user, action, body, prev, digest),
+                    (at, actor, action, body, prev, digest),
                 )
             except BaseException:
                 db.execute("ROLLBACK")

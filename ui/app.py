@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.privacy import lock_down
+from ui.state import assistant, sign_in
 
 lock_down()
 
@@ -27,10 +28,12 @@ st.markdown(
     unsafe_allow_html=True,
 )
 
-page = st.navigation(
-    [
-        st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
-        st.Page("pages/library.py", title="Library", icon=":material/folder_open:"),
-    ]
-)
-page.run()
+# Once accounts exist, nothing below runs until someone signs in.
+user = sign_in(assistant())
+pages = [
+    st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+    st.Page("pages/library.py", title="Library", icon=":material/folder_open:"),
+]
+if user is None or user.admin:  # no accounts yet (a local, single-user install), or an admin
+    pages.append(st.Page("pages/admin.py", title="Users & access", icon=":material/group:"))
+st.navigation(pages).run()

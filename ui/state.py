@@ -8,10 +8,11 @@ from pathlib import PurePath
 import streamlit as st
 
 from rag import Assistant, Settings
+from rag.access import AuthError, User
 from rag.config import AnswerMode, RetrievalMode
 from rag.privacy import lock_down
 
-__all__ = ["Choices", "assistant", "sidebar"]
+__all__ = ["Choices", "assistant", "sidebar", "sign_in", "signed_in"]
 
 MODES: tuple[RetrievalMode, ...] = ("hybrid", "dense", "keyword")
 ANSWER_MODES: tuple[AnswerMode, ...] = ("auto", "generative", "extractive")
@@ -33,6 +34,36 @@ def assistant() -> Assistant:
     return _assistant(str(settings.data_dir), settings.collection)
 
 
+def signed_in() -> User | None:
+    """The user signed in to this browser session, if any."""
+    user = st.session_state.get("user")
+    return user if isinstance(user, User) else None
+
+
+def sign_in(a: Assistant) -> User | None:
+    """The session's user; once accounts exist, a sign-in form until someone signs in
+    (the rest of the page does not run). None while no accounts exist."""
+    if not a.users.active():
+        return None
+    user = signed_in()
+    if user is not None and a.users.get(user.name) is not None:
+        return a.users.get(user.name)
+    st.title("Sign in")
+    with st.form("sign-in"):
+        name = st.text_input("User name", key="sign_in_name")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in", icon=":material/login:")
+    if submitted:
+        try:
+            st.session_state.user = a.authenticate(name.strip(), password)
+        except AuthError as exc:
+            st.error(str(exc).capitalize(), icon="🔒")
+        else:
+            st.rerun()
+    st.stop()
+    return None  # not reached
+
+
 @dataclass(frozen=True)
 class Choices:
     """What the user picked in the sidebar for this session."""
@@ -49,7 +80,15 @@ class Choices:
 def sidebar(a: Assistant) -> Choices:
     """Scope, retrieval settings and the read-only facts about this installation."""
     s = a.settings
+    user = signed_in()
     with st.sidebar:
+        if user is not None:
+            role = "admin" if user.admin else ", ".join(user.groups) or "no groups"
+            st.caption(f"Signed in as **{user.name}** ({role})")
+            if st.button("Sign out", icon=":material/logout:", key="sign_out"):
+                del st.session_state["user"]
+                st.session_state.pop("turns", None)
+                st.rerun()
         st.subheader("Ask within")
         collections = a.collections()
         collection = st.selectbox(
@@ -58,7 +97,7 @@ def sidebar(a: Assistant) -> Choices:
             index=collections.index(s.collection),
             key="collection",
         )
-        docs = a.documents(collection)
+        docs = a.documents(collection, user=user)
         names = {d.source: PurePath(d.source).name for d in docs}
         picked = st.multiselect(
             "Documents (none selected = all)",

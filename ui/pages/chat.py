@@ -6,10 +6,11 @@ import streamlit as st
 
 from rag.answer import REFUSAL, Answer
 from ui.render import citation_title, inert_markdown, passage_html
-from ui.state import assistant, sidebar
+from ui.state import assistant, sidebar, signed_in
 
 a = assistant()
 choices = sidebar(a)
+user = signed_in()
 
 if "turns" not in st.session_state:
     st.session_state.turns = []  # [(question, Answer)], oldest first
@@ -37,7 +38,7 @@ def show_sources(answer: Answer) -> None:
 
 
 st.title("Ask your documents")
-if not a.documents(choices.collection):
+if not a.documents(choices.collection, user=user):
     st.info("No documents yet: add some on the **Library** page.", icon="📂")
 
 with st.sidebar:
@@ -66,6 +67,7 @@ if question := st.chat_input("Ask a question about your documents"):
             history=[q for q, _ in turns],
             answer_mode=choices.answer_mode,
             strict=choices.strict,
+            user=user,
         )
         slot = st.empty()
         streamed = ""

@@ -10,16 +10,19 @@ import streamlit as st
 from ingest.parse import SUPPORTED_SUFFIXES
 from rag.indexer import IngestReport
 from ui.render import document_rows, eta
-from ui.state import assistant, sidebar
+from ui.state import assistant, sidebar, signed_in
 
 a = assistant()
 choices = sidebar(a)
 collection = choices.collection
+user = signed_in()
+# Ingesting a server folder reads files as this process: admins only, once accounts exist.
+may_ingest_folders = user is None or user.admin
 
 st.title("Library")
 
 
-def run_ingest(paths: list[str], what: str) -> IngestReport:
+def run_ingest(paths: list[str], what: str, access: list[str] | None = None) -> IngestReport:
     """Ingest ``paths`` with an overall bar (with ETA) and a line per file."""
     bar = st.progress(0.0, text=f"Ingesting {what}…")
     started = time.perf_counter()
@@ -29,7 +32,7 @@ def run_ingest(paths: list[str], what: str) -> IngestReport:
             bar.progress(done / max(total, 1), text=eta(time.perf_counter() - started, done, total))
             st.write(f"{PurePath(path).name}: {outcome}")
 
-        report = a.ingest(paths, collection, progress)
+        report = a.ingest(paths, collection, progress, user=user, access=access)
         status.update(
             label=f"Ingested {what}: {report.summary()}",
             state="error" if report.failed else "complete",
@@ -48,7 +51,23 @@ def show_report(report: IngestReport) -> None:
         st.error(f"**{PurePath(failure.path).name}** was not ingested: {failure.reason}", icon="⚠️")
 
 
-add_files, add_folder = st.tabs(["Upload files", "Ingest a folder on this machine"])
+def readers_choice(key: str) -> list[str] | None:
+    """Who may read what is added: only offered once accounts exist."""
+    if user is None:
+        return None
+    options = ["everyone", f"user:{user.name}", *(f"group:{g}" for g in user.groups)]
+    options += [p for p in a.settings.default_access if p not in options]
+    picked = st.multiselect(
+        "Who may read these documents",
+        options,
+        default=[p for p in a.settings.default_access if p in options],
+        key=key,
+    )
+    return picked or [f"user:{user.name}"]
+
+
+tabs = ["Upload files"] + (["Ingest a folder on this machine"] if may_ingest_folders else [])
+add_files, *more = st.tabs(tabs)
 with add_files:
     with st.form("upload", clear_on_submit=True):
         uploads = st.file_uploader(
@@ -56,9 +75,10 @@ with add_files:
             type=sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES),
             accept_multiple_files=True,
         )
+        upload_access = readers_choice("upload_access")
         submitted = st.form_submit_button("Add to library", icon=":material/upload:")
     if submitted and uploads:
-        saved = a.save_uploads(((u.name, u.getvalue()) for u in uploads), collection)
+        saved = a.save_uploads(((u.name, u.getvalue()) for u in uploads), collection, user=user)
         for dup in (u for u in saved if u.duplicate_of):
             st.warning(
                 f"**{dup.name}** is already in the library "
@@ -67,17 +87,18 @@ with add_files:
             )
         new = [str(u.path) for u in saved if u.path is not None]
         if new:
-            run_ingest(new, f"{len(new)} file(s)")
-with add_folder:
-    with st.form("folder"):
+            run_ingest(new, f"{len(new)} file(s)", upload_access)
+for add_folder in more:
+    with add_folder, st.form("folder"):
         folder = st.text_input(
             "Folder path", placeholder="/srv/shared/contracts", help="Read recursively."
         )
+        folder_access = readers_choice("folder_access")
         go = st.form_submit_button("Ingest folder", icon=":material/folder:")
     if go and folder.strip():
-        run_ingest([folder.strip()], folder.strip())
+        run_ingest([folder.strip()], folder.strip(), folder_access)
 
-docs = a.documents(collection)
+docs = a.documents(collection, user=user)
 st.subheader(f"{len(docs)} document(s) in “{collection}”")
 needle = st.text_input("Filter by name or path", key="library_filter")
 rows = document_rows(docs, needle)
@@ -91,7 +112,7 @@ if docs:
             format_func=lambda p: PurePath(str(p)).name,
         )
         if st.form_submit_button("Remove", icon=":material/delete:") and target:
-            removed = a.remove(str(target), collection)
+            removed = a.remove(str(target), collection, user=user)
             st.session_state["removed"] = removed
             st.rerun()
 if removed := st.session_state.pop("removed", None):
