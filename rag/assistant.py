@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -437,7 +437,10 @@ class Assistant:
                 mode=answer.mode,
             )
 
-        if self.relevance(query, passages, collection) < self.settings.min_relevance:
+        if (
+            self.relevance(query, passages, collection, view.principals)
+            < self.settings.min_relevance
+        ):
             return AnswerStream(
                 question, passages, None, timings, time.perf_counter, on_done=audited
             )
@@ -495,7 +498,11 @@ class Assistant:
         return verified_answer(base, extracted, "extractive", False, note)
 
     def relevance(
-        self, question: str, passages: Sequence[Passage], collection: str | None = None
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        collection: str | None = None,
+        readers: Collection[str] | None = None,
     ) -> float:
         """How well the passages match the question, 0..1: the mean of the best cosine
         similarity and the IDF-weighted share of question terms the top passages contain.
@@ -506,7 +513,9 @@ class Assistant:
         if not passages:
             return 0.0
         similarity = max(p.similarity for p in passages)
-        coverage = self.keyword_index(collection).coverage(question, [p.text for p in passages[:3]])
+        coverage = self.keyword_index(collection).coverage(
+            question, [p.text for p in passages[:3]], readers
+        )
         return (max(similarity, 0.0) + coverage) / 2
 
     def ask(self, question: str, **kwargs: object) -> Answer:

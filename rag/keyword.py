@@ -152,27 +152,36 @@ class KeywordIndex:
             if s > 0
         ]
 
-    def coverage(self, query: str, texts: Sequence[str]) -> float:
+    def coverage(
+        self, query: str, texts: Sequence[str], readers: Collection[str] | None = None
+    ) -> float:
         """Share of the query's content terms, weighted by IDF, that occur in ``texts``.
 
         Terms the collection has never seen weigh most, so a question about
         something the documents never mention ("jury service") scores low even
-        when its other words ("paid leave") are everywhere.
+        when its other words ("paid leave") are everywhere. With ``readers``, term
+        frequencies count only the chunks they may read, so whether a question is
+        refused never depends on what other documents say.
         """
         terms = set(tokenize(query)) - _question_terms()
         if not terms:
             return 1.0
         present = {t for text in texts for t in tokenize(text)}
-        weights = {t: self._idf(t) for t in terms}
+        visible = self.readable(readers) > 0 if readers is not None else None
+        weights = {t: self._idf(t, visible) for t in terms}
         return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
 
-    def _idf(self, term: str) -> float:
-        n = len(self.ids)
+    def _idf(self, term: str, visible: np.ndarray | None = None) -> float:
+        n = len(self.ids) if visible is None else int(visible.sum())
         row = self._model.vocab_dict.get(term) if self._model is not None else None
         df = 0
-        if row is not None:  # bm25s keeps scores term by term: a term's column length is its df
+        if row is not None:  # bm25s keeps scores term by term: a term's column holds its docs
             indptr = self._model.scores["indptr"]
-            df = int(indptr[row + 1] - indptr[row])
+            if visible is None:
+                df = int(indptr[row + 1] - indptr[row])
+            else:
+                docs = self._model.scores["indices"][indptr[row] : indptr[row + 1]]
+                df = int(visible[docs].sum())
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     # -- persistence ------------------------------------------------------------------

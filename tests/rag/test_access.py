@@ -189,3 +189,17 @@ def test_write_lock_between_threads(tmp_path: Path) -> None:
     assert order == ["False"]
     assert lock.try_acquire()
     lock.release()
+
+
+def test_refusal_signal_ignores_documents_the_reader_cannot_see() -> None:
+    """The relevance gate's IDF weights, with readers, equal those of an index holding
+    only what they may read: a secret's words cannot tip a refusal either way."""
+    public = [("p1", "b", "merger news today", ["everyone"]), ("p2", "c", "lunch", ["everyone"])]
+    secret = [("s1", "a", "kestrel merger price", ["group:f"])]
+    full = KeywordIndex.build(secret + public, 1)
+    alone = KeywordIndex.build(public, 1)
+    texts = ["merger news"]
+    assert full.coverage("kestrel merger", texts) != alone.coverage("kestrel merger", texts)
+    assert full.coverage("kestrel merger", texts, {"everyone"}) == pytest.approx(
+        alone.coverage("kestrel merger", texts)
+    )
