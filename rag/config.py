@@ -81,9 +81,10 @@ class Settings(BaseSettings):
     Prompt length is what the first token waits for on a CPU."""
     strict: bool = False
     """Drop answer sentences the retrieved passages do not support."""
-    support_threshold: float = Field(0.60, ge=0.0, le=1.0)
-    weak_threshold: float = Field(0.45, ge=0.0, le=1.0)
-    """Cosine similarity of a sentence to its best span for ``supported`` / ``weak``."""
+    support_threshold: float = Field(0.65, ge=0.0, le=1.0)
+    weak_threshold: float = Field(0.55, ge=0.0, le=1.0)
+    """Cosine similarity of a sentence to its best span for ``supported`` / ``weak``;
+    measured by bench/support_thresholds.py (see ``rag.verify.Thresholds``)."""
     auto_min_supported: float = Field(0.5, ge=0.0, le=1.0)
     """``auto`` keeps the model's answer when more than this share of sentences is supported."""
 
