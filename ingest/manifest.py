@@ -212,6 +212,17 @@ class Manifest:
         rows = self._query(sql + " ORDER BY source LIMIT 1", tuple(args))
         return DocumentRecord(*rows[0]) if rows else None  # type: ignore[arg-type]
 
+    def access_without_document(self, collection: str, prefix: str = "") -> list[str]:
+        """Sources with an access list but no document (kept through a crash repair for
+        the redo; dropped once the file is known to be gone)."""
+        rows = self._query(
+            "SELECT source FROM access a WHERE collection=? AND substr(source, 1, ?) = ? "
+            "AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.collection = a.collection "
+            "AND d.source = a.source) ORDER BY source",
+            (collection, len(prefix), prefix),
+        )
+        return [str(r[0]) for r in rows]
+
     def without_access(self, collection: str) -> list[str]:
         """Documents ingested before access lists existed."""
         rows = self._query(

@@ -204,9 +204,12 @@ class Indexer:
         """
         wiped = []
         for source, operation in self.manifest.interrupted(self.collection):
+            # A file that is gone will not be redone: its access list goes with it, or a
+            # new file at that path would inherit it.
+            keep = operation != "remove" and Path(source).is_file()
             with self.commit_lock:
                 self.store.delete_source(source)
-                self.manifest.forget(self.collection, source, keep_access=operation != "remove")
+                self.manifest.forget(self.collection, source, keep_access=keep)
             wiped.append(source)
         return wiped
 
@@ -359,3 +362,7 @@ class Indexer:
             if doc.source not in seen:
                 self.remove(doc.source)
                 report.removed.append(doc.source)
+        # Access lists kept for a redo of a file that has since gone.
+        for source in self.manifest.access_without_document(self.collection, prefix):
+            if source not in seen:
+                self.manifest.forget(self.collection, source, keep_access=False)
