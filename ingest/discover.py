@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Found", "content_hash", "discover"]
+from ingest.parse import SUPPORTED_SUFFIXES
+
+__all__ = ["FILE_NOT_UTF8", "Found", "content_hash", "discover", "is_utf8"]
 
 # Editor and OS droppings that are never documents; skipped silently in folders.
 _JUNK_NAMES = frozenset({"Thumbs.db", "desktop.ini", ".DS_Store"})
+
+FILE_NOT_UTF8 = "file name is not valid UTF-8 (rename the file to ingest it)"
+_FOLDER_NOT_UTF8 = "folder name is not valid UTF-8 (rename the folder to ingest its files)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,37 +34,79 @@ def _is_junk(name: str) -> bool:
     return name.startswith((".", "~$")) or name in _JUNK_NAMES or name.endswith("~")
 
 
+def is_utf8(name: str) -> bool:
+    """False for names holding bytes that are not UTF-8 (kept by Python as surrogates):
+    SQLite and Chroma refuse such text, so they are reported instead of ingested."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def discover(paths: Iterable[str | Path]) -> Iterator[Found]:
     """Files named directly, and every file under folders named (recursively).
 
     Hidden files and folders (``.git``...) and editor droppings are skipped in
     folders. Symlinks to files are followed; symlinked folders are not (no loops).
     Paths are absolute and normalised; ``root`` is the folder a file was found
-    under, or None for a file named directly.
+    under, or None for a file named directly. Names that cannot be used (a NUL
+    byte, bytes that are not UTF-8, a broken or looping link) come back with
+    ``error`` set, never as an exception.
     """
     for raw in paths:
-        path = Path(os.path.abspath(os.path.expanduser(str(raw))))
-        if path.is_dir():
+        text = os.fspath(raw)
+        if "\x00" in text:
+            # No file name can hold a NUL; os.stat would raise ValueError.
+            yield Found(Path(text), None, "path contains a NUL byte, so no such file can exist")
+            continue
+        path = Path(os.path.abspath(os.path.expanduser(text)))
+        if not is_utf8(text):
+            yield Found(path, None, _FOLDER_NOT_UTF8 if path.is_dir() else FILE_NOT_UTF8)
+        elif path.is_dir():
             yield from _walk(path)
         elif path.is_file():
             yield Found(path, None)
-        elif path.exists():
-            yield Found(path, None, "not a regular file")
         else:
-            yield Found(path, None, "no such file or directory")
+            yield Found(path, None, _unusable(path))
 
 
 def _walk(root: Path) -> Iterator[Found]:
     for folder, dirs, files in os.walk(root, followlinks=False, onerror=None):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        visible = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = [d for d in visible if is_utf8(d)]
+        for name in visible:
+            if not is_utf8(name):
+                yield Found(Path(folder) / name, root, _FOLDER_NOT_UTF8)
         for name in sorted(files):
             if _is_junk(name):
                 continue
             path = Path(folder) / name
-            if path.is_file():
+            if not is_utf8(name):
+                yield Found(path, root, FILE_NOT_UTF8)
+            elif path.is_file():
                 yield Found(path, root)
-            elif path.is_symlink():
-                yield Found(path, root, "broken or looping symbolic link")
+            elif path.is_symlink() or path.suffix.lower() in SUPPORTED_SUFFIXES:
+                # A pipe named notes.txt would block a reader forever; other special
+                # files (sockets...) in a folder are no documents and are passed over.
+                yield Found(path, root, _unusable(path))
+
+
+def _unusable(path: Path) -> str:
+    """Why ``path``, which is not a regular file (or a link to one), cannot be read."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop (following it leads back to itself)"
+        if path.is_symlink():
+            return "broken symbolic link (what it points to does not exist)"
+        return "no such file or directory"
+    if stat.S_ISFIFO(mode):
+        return "not a regular file (a named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "not a regular file (a socket)"
+    return "not a regular file (a device)"
 
 
 def content_hash(path: Path, block: int = 1 << 20) -> str:

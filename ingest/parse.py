@@ -11,15 +11,30 @@ model, and :mod:`ingest.spacy_model` keeps unstructured's spaCy model local.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import logging
 import os
+import re
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import ParseError
+from ingest.errors import VANISHED, ParseError
 from ingest.types import Block
 
-__all__ = ["SUPPORTED_SUFFIXES", "UNSTRUCTURED_ENV", "file_type", "parse"]
+__all__ = [
+    "BINARY_DATA",
+    "SUPPORTED_SUFFIXES",
+    "UNSTRUCTURED_ENV",
+    "check_package",
+    "file_type",
+    "parse",
+    "text_encoding",
+    "warm_up",
+]
 
 _TYPES = {
     ".pdf": "pdf",
@@ -46,18 +61,42 @@ def file_type(path: Path) -> str:
 
 
 def parse(path: Path) -> list[Block]:
-    """The blocks of ``path`` in reading order; ParseError naming the file and reason."""
+    """The blocks of ``path`` in reading order; ParseError naming the file and reason.
+
+    Hostile input is refused with a specific reason before a parser sees it: binary
+    data under a text name, an Office package that unpacks to far more than its
+    size (a zip bomb) or declares XML entities, HTML nested past what lxml reads.
+    Time and memory limits are :mod:`ingest.sandbox`'s job.
+    """
     kind = file_type(path)
     _prepare_unstructured()
     try:
         if kind == "pdf":
             return list(_pdf_blocks(path))
-        elements = _PARTITIONERS[kind](path)
-    except ParseError:
+        if kind in _PACKAGE_KINDS:
+            check_package(path, kind)
+        encoding = text_encoding(path, kind) if kind in _TEXT_KINDS else None
+        if kind == "html":
+            _check_html_depth(path, encoding)
+        elements = _PARTITIONERS[kind](path, encoding)
+    except (ParseError, MemoryError):
         raise
     except Exception as exc:
         raise ParseError(path, _reason(kind, exc)) from exc
     return [b for e in elements for b in _blocks(e)]
+
+
+def warm_up() -> None:
+    """Import every parser and load the spaCy model now, not during the first file."""
+    import importlib
+
+    _prepare_unstructured()
+    for module in ("pdfminer.high_level", "lxml.html", *_PARTITIONER_MODULES):
+        importlib.import_module(module)
+    from unstructured.partition.text import partition_text
+
+    # The first partition of all loads language profiles and more (~60 MB): not a file's cost.
+    partition_text(text="Warm-up.\n\nThe engineer inspected the bridge and wrote a report.")
 
 
 # -- unstructured partitioners --------------------------------------------------------
@@ -71,58 +110,71 @@ UNSTRUCTURED_ENV = {
 }
 
 
+#: unstructured runs spaCy over an element's whole text (up to 1M characters, three
+#: times) only to guess whether it is a title or prose. On one 1 MB line that took 25 s
+#: and 2.5 GB; the first 8,000 characters (a few pages) decide it as well, in 0.3 s.
+_SPACY_MAX_CHARS = 8_000
+
+
 def _prepare_unstructured() -> None:
     """Opt out of unstructured's telemetry and point it at the local spaCy model."""
     os.environ.update(UNSTRUCTURED_ENV)
+    from unstructured.nlp import tokenize
+
     from ingest import spacy_model
 
     spacy_model.install()
+    tokenize._get_nlp().max_length = _SPACY_MAX_CHARS
+    # Its one warning is about that truncation, which is wanted.
+    logging.getLogger(tokenize.__name__).setLevel(logging.ERROR)
 
 
-def _docx(path: Path) -> list[Any]:
+def _docx(path: Path, encoding: str | None) -> list[Any]:
     from unstructured.partition.docx import partition_docx
 
     return partition_docx(filename=str(path))
 
 
-def _pptx(path: Path) -> list[Any]:
+def _pptx(path: Path, encoding: str | None) -> list[Any]:
     from unstructured.partition.pptx import partition_pptx
 
     return partition_pptx(filename=str(path))
 
 
-def _xlsx(path: Path) -> list[Any]:
+def _xlsx(path: Path, encoding: str | None) -> list[Any]:
     from unstructured.partition.xlsx import partition_xlsx
 
     return partition_xlsx(filename=str(path), find_subtable=False)
 
 
-def _csv(path: Path) -> list[Any]:
+def _csv(path: Path, encoding: str | None) -> list[Any]:
     from unstructured.partition.csv import partition_csv
 
-    return partition_csv(filename=str(path))
+    return partition_csv(filename=str(path), encoding=encoding)
 
 
-def _html(path: Path) -> list[Any]:
+def _html(path: Path, encoding: str | None) -> list[Any]:
     from unstructured.partition.html import partition_html
 
-    return partition_html(filename=str(path))
+    return partition_html(filename=str(path), encoding=encoding)
 
 
-def _markdown(path: Path) -> list[Any]:
+def _markdown(path: Path, encoding: str | None) -> list[Any]:
     from unstructured.partition.md import partition_md
 
-    return partition_md(filename=str(path))
+    return partition_md(filename=str(path), encoding=encoding)
 
 
-def _text(path: Path) -> list[Any]:
+def _text(path: Path, encoding: str | None) -> list[Any]:
     from unstructured.cleaners.core import group_broken_paragraphs
     from unstructured.partition.text import partition_text
 
-    return partition_text(filename=str(path), paragraph_grouper=group_broken_paragraphs)
+    return partition_text(
+        filename=str(path), encoding=encoding, paragraph_grouper=group_broken_paragraphs
+    )
 
 
-def _email(path: Path) -> list[Any]:
+def _email(path: Path, encoding: str | None) -> list[Any]:
     from unstructured.documents.elements import Title
     from unstructured.partition.email import partition_email
 
@@ -143,7 +195,7 @@ def _email(path: Path) -> list[Any]:
     return ([Title("\n".join(header))] if header else []) + list(elements)
 
 
-_PARTITIONERS: dict[str, Callable[[Path], list[Any]]] = {
+_PARTITIONERS: dict[str, Callable[[Path, str | None], list[Any]]] = {
     "docx": _docx,
     "pptx": _pptx,
     "xlsx": _xlsx,
@@ -153,6 +205,10 @@ _PARTITIONERS: dict[str, Callable[[Path], list[Any]]] = {
     "text": _text,
     "email": _email,
 }
+_PARTITIONER_MODULES = tuple(
+    f"unstructured.partition.{name}"
+    for name in ("docx", "pptx", "xlsx", "csv", "html", "md", "text", "email")
+)
 
 
 # -- PDF ------------------------------------------------------------------------------
@@ -171,8 +227,168 @@ def _pdf_blocks(path: Path) -> Iterator[Block]:
                     if text:
                         element = element_from_text(" ".join(text.split()))
                         yield Block(element.text, element.category, number)
+    except MemoryError:
+        raise
     except Exception as exc:
         raise ParseError(path, _reason("pdf", exc)) from exc
+
+
+# -- pre-checks -----------------------------------------------------------------------
+
+_PACKAGE_KINDS = frozenset({"docx", "pptx", "xlsx"})
+_TEXT_KINDS = frozenset({"text", "markdown", "csv", "html", "email"})
+
+#: An Office package may unpack to 256 MB, or 20 times its own size if that is more.
+#: Text-heavy XML compresses 5-15 times and images not at all (the sample documents
+#: unpack to under 1 MB), while a zip bomb reaches 1,000 times. lxml needs several
+#: times a part's size in memory, so a bigger package would only hit the memory limit
+#: later, with a vaguer reason; zipfile never unpacks more than the sizes declared.
+_UNPACKED_FLOOR = 256_000_000
+_UNPACKED_RATIO = 20
+_MAX_PARTS = 10_000
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
+
+BINARY_DATA = "not a text file (binary data)"
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# C0 and C1 control characters other than tab, line breaks, form feed and escape.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
+_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+def check_package(path: Path, kind: str) -> None:
+    """ParseError unless ``path`` is a ZIP package of sane unpacked size whose XML
+    declares no DOCTYPE (entity expansion, external entities: Office never writes one)."""
+    label = kind.upper()
+    with path.open("rb") as fh:
+        if fh.read(len(_OLE_MAGIC)) == _OLE_MAGIC:
+            encrypted = _ENCRYPTION_INFO in fh.read()
+            raise ParseError(
+                path,
+                f"encrypted {label} (a password is needed to read it)"
+                if encrypted
+                else f"not a real {label} file (an old-format .doc/.xls/.ppt file, renamed?)",
+            )
+    try:
+        package = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise ParseError(path, f"corrupt or not a real {label} file (not a ZIP package)") from exc
+    with package:
+        parts = package.infolist()
+        if len(parts) > _MAX_PARTS:
+            raise ParseError(path, f"{label} holds {len(parts):,} files (a zip bomb?)")
+        unpacked = sum(p.file_size for p in parts)
+        cap = max(_UNPACKED_FLOOR, _UNPACKED_RATIO * path.stat().st_size)
+        if unpacked > cap:
+            raise ParseError(
+                path,
+                f"{label} expands to {unpacked / 1e6:,.0f} MB when unpacked (a zip bomb?); "
+                f"at most {cap / 1e6:,.0f} MB is allowed for this file",
+            )
+        for part in parts:
+            declared = _xml_declarations(package, part)
+            if declared:
+                raise ParseError(path, f"{label} contains {declared}")
+
+
+class _EndOfProlog(Exception):
+    """Stops expat at the root element: a DOCTYPE can only come before it."""
+
+
+def _xml_declarations(package: zipfile.ZipFile, part: zipfile.ZipInfo) -> str | None:
+    """What ``part``'s prolog declares: entities, a DOCTYPE, or None (also when the
+    part is no XML or is corrupt: the parser proper will say so)."""
+    from xml.parsers import expat
+
+    found: list[str] = []
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = lambda *_: found.append(
+        "an XML DOCTYPE declaration, which is not allowed"
+    )
+    parser.EntityDeclHandler = lambda *_: found.append(
+        "XML entity declarations, which are not allowed"
+    )
+
+    def stop(*_: object) -> None:
+        raise _EndOfProlog
+
+    parser.StartElementHandler = stop
+    parser.EndDoctypeDeclHandler = stop
+    try:
+        with package.open(part) as stream:
+            chunk = stream.read(1 << 16)
+            if not chunk.lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n").startswith(b"<"):
+                return None
+            while chunk:
+                parser.Parse(chunk, False)
+                chunk = stream.read(1 << 16)
+    except _EndOfProlog:
+        pass
+    except (expat.ExpatError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
+        return None
+    return found[-1] if found else None
+
+
+def text_encoding(path: Path, kind: str) -> str | None:
+    """The encoding to read a text file with (None: leave it to the parser), or
+    ParseError if it holds binary data.
+
+    UTF-8 and text with a byte-order mark are read as such, HTML by its declared
+    charset; other text is taken as Windows-1252, the superset of Latin-1 that
+    Western-European systems wrote, and Latin-1 where that does not fit.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    declared = _META_CHARSET.search(head) if kind == "html" else None
+    candidates = [declared.group(1).decode("ascii")] if declared else []
+    for encoding in ["utf-8", *candidates, "cp1252", "latin-1"]:
+        sample = _decoded_start(path, encoding)
+        if sample is not None:
+            break
+    if sample is None or len(_CONTROL.findall(sample)) * 10 > len(sample):
+        raise ParseError(path, BINARY_DATA)
+    return None if kind == "email" else encoding
+
+
+def _decoded_start(path: Path, encoding: str) -> str | None:
+    """The first 64K characters of ``path`` in ``encoding``, or None where the file does
+    not decode; ParseError at a NUL. Read in pieces: a text file may be big."""
+    sample = ""
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        with path.open("rb") as fh:
+            while piece := fh.read(1 << 20):
+                text = decoder.decode(piece)
+                if "\x00" in text:
+                    raise ParseError(path, BINARY_DATA)
+                sample += text[: (1 << 16) - len(sample)]
+            decoder.decode(b"", final=True)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    return sample
+
+
+def _check_html_depth(path: Path, encoding: str | None) -> None:
+    """lxml stops reading HTML nested 256 elements deep and drops the rest silently."""
+    from lxml import etree
+
+    parser = etree.HTMLParser(encoding=encoding, remove_comments=True, remove_pis=True)
+    # An empty or broken page raises: unstructured's own reason for it is clearer.
+    with contextlib.suppress(etree.Error):
+        etree.fromstring(path.read_bytes(), parser)
+    if any("depth" in entry.message.lower() for entry in parser.error_log):
+        raise ParseError(
+            path, "HTML is nested more than 255 elements deep; the text below that cannot be read"
+        )
 
 
 # -- elements -> blocks ---------------------------------------------------------------
@@ -216,14 +432,24 @@ def _reason(kind: str, exc: BaseException) -> str:
     name = type(exc).__name__
     text = str(exc).strip() or name
     lowered = f"{name} {text}".lower()
+    if isinstance(exc, FileNotFoundError):
+        return VANISHED
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot read file: {exc.strerror}"
     if "password" in lowered or "encrypt" in lowered:
         return f"encrypted {kind.upper()} (a password is needed to read it)"
     if isinstance(exc, UnicodeDecodeError):
         return "text is not valid in any supported encoding"
-    if kind in {"docx", "pptx", "xlsx"} and ("zip" in lowered or "package" in lowered):
+    if isinstance(exc, RecursionError):
+        return f"{kind.upper()} is nested too deeply to read"
+    if kind in _PACKAGE_KINDS and (
+        isinstance(exc, KeyError) or any(w in lowered for w in ("zip", "package", "not a valid"))
+    ):
         return f"corrupt or not a real {kind.upper()} file ({text})"
     if kind == "pdf" and ("pdf" in lowered or "syntax" in lowered or "eof" in lowered):
         return f"corrupt or not a real PDF ({text})"
+    if name == "UnprocessableEntityError":  # unstructured's messages are written for users
+        return f"cannot parse as {kind}: {text}"
     return f"cannot parse as {kind}: {name}: {text}"
 
 

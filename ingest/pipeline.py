@@ -1,25 +1,20 @@
-"""One file -> its chunks, ready to embed: parse, check, chunk."""
+"""One file -> its chunks, ready to embed: check, parse (in the sandbox), chunk."""
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunk import Chunker
-from ingest.discover import content_hash
-from ingest.errors import ParseError
-from ingest.parse import file_type, parse
+from ingest.discover import FILE_NOT_UTF8, content_hash, is_utf8
+from ingest.errors import VANISHED, ParseError
+from ingest.parse import file_type
+from ingest.sandbox import ParseLimits, parse_in_sandbox
 from ingest.types import Chunk
 
 __all__ = ["ParseLimits", "Prepared", "prepare"]
-
-
-@dataclass(frozen=True, slots=True)
-class ParseLimits:
-    """Per-file limits on parsing: wall-clock seconds and memory in MB."""
-
-    timeout_s: float = 120.0
-    memory_mb: int = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,24 +37,46 @@ def prepare(
     known_hash: str | None = None,
     limits: ParseLimits | None = None,
 ) -> Prepared:
-    """Parse and chunk ``path``; raise :class:`ParseError` naming the file and the reason."""
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise ParseError(path, f"cannot read file: {exc.strerror or exc}") from exc
-    if stat.st_size == 0:
+    """Parse and chunk ``path``; raise :class:`ParseError` naming the file and the reason.
+
+    Parsing runs in the sandbox's worker process within ``limits``; chunking runs here,
+    with the embedder's tokenizer.
+    """
+    info = _stat(path)
+    if info.st_size == 0:
         raise ParseError(path, "empty file (0 bytes)")
-    if stat.st_size > max_bytes:
+    if info.st_size > max_bytes:
         raise ParseError(
-            path, f"file is {stat.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit"
+            path, f"file is {info.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit"
         )
     kind = file_type(path)
-    digest = known_hash or content_hash(path)
-    blocks = parse(path)
+    try:
+        digest = known_hash or content_hash(path)
+    except OSError as exc:
+        raise ParseError(path, _unreadable(exc)) from exc
+    blocks = parse_in_sandbox(path, limits or ParseLimits())
     chunks = chunker.chunk(blocks)
     if not chunks:
         raise ParseError(
             path, "no text found (empty document, or only images without a text layer)"
         )
     pages = max((b.page for b in blocks if b.page is not None), default=None)
-    return Prepared(path, digest, stat.st_size, stat.st_mtime_ns, kind, pages, chunks)
+    return Prepared(path, digest, info.st_size, info.st_mtime_ns, kind, pages, chunks)
+
+
+def _stat(path: Path) -> os.stat_result:
+    if not is_utf8(os.fspath(path)):
+        raise ParseError(path, FILE_NOT_UTF8)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ParseError(path, _unreadable(exc)) from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ParseError(path, "not a regular file")
+    return info
+
+
+def _unreadable(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return VANISHED
+    return f"cannot read file: {exc.strerror or exc}"

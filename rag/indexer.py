@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.chunk import Chunker
-from ingest.discover import Found, content_hash, discover
-from ingest.errors import ParseError
+from ingest.discover import Found, content_hash, discover, is_utf8
+from ingest.errors import VANISHED, ParseError
 from ingest.manifest import DocumentRecord, Manifest
 from ingest.parse import SUPPORTED_SUFFIXES
 from ingest.pipeline import ParseLimits, Prepared, prepare
@@ -136,6 +136,8 @@ class Indexer:
         roots = {f.root for f in found if f.root is not None}
         # Named folders that hold no files still count: their vanished files go too.
         roots |= {Path(p).resolve() for p in paths if Path(p).is_dir()}
+        # A folder whose name is not UTF-8 was reported by discover(); it cannot be stored.
+        roots = {r for r in roots if is_utf8(str(r))}
         pending: list[tuple[Found, Prepared, bool]] = []
         done = 0
 
@@ -294,6 +296,9 @@ class Indexer:
             )
         except ParseError as exc:
             report.failed.append(exc)
+            return "failed"
+        except FileNotFoundError:  # deleted between discovery and now
+            report.failed.append(ParseError(source, VANISHED))
             return "failed"
         except Exception as exc:  # a parser bug must not stop the batch
             report.failed.append(ParseError(source, f"{type(exc).__name__}: {exc}"))
