@@ -162,6 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _shown(path: str) -> str:
+    """A path safe to print on a terminal: control characters (a file name may hold an
+    escape sequence that rewrites the screen) are shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
+
+
 def _sign_in(assistant: Any, name: str | None) -> Any:
     """The signed-in user for ``--user``/``RAG_USER``, or None when no name is given."""
     import os
@@ -204,9 +210,9 @@ def _ingest(assistant: Any, args: argparse.Namespace) -> int:
     with FileProgress(sys.stderr) as progress:
         report = assistant.ingest(args.paths, progress=progress, user=args.user, access=args.allow)
     for skipped in report.skipped:
-        print(f"skipped {skipped}: not a supported document type", file=sys.stderr)
+        print(f"skipped {_shown(skipped)}: not a supported document type", file=sys.stderr)
     for failure in report.failed:
-        print(f"FAILED {failure.path}: {failure.reason}", file=sys.stderr)
+        print(f"FAILED {_shown(failure.path)}: {failure.reason}", file=sys.stderr)
     print(report.summary())
     return EXIT_PARTIAL if report.failed else EXIT_OK
 
@@ -237,7 +243,7 @@ def _ask(assistant: Any, args: argparse.Namespace) -> int:
 
         print("\nSources:")
         for c in answer.citations:
-            print(f"  [{c.n}] {label(c.source, c.page)}  ({c.source})")
+            print(f"  [{c.n}] {_shown(label(c.source, c.page))}  ({_shown(c.source)})")
             print(f'      "{c.quote}"')
     return EXIT_OK
 
@@ -264,7 +270,10 @@ def _search(assistant: Any, args: argparse.Namespace) -> int:
             from rag.prompt import label
 
             snippet = " ".join(p.text.split())[:160]
-            print(f"  {n}. {label(p.source, p.page)}  score={p.score:.4f} sim={p.similarity:.3f}")
+            print(
+                f"  {n}. {_shown(label(p.source, p.page))}  "
+                f"score={p.score:.4f} sim={p.similarity:.3f}"
+            )
             print(f"     {snippet}")
     return EXIT_OK
 
@@ -302,7 +311,7 @@ def _docs(assistant: Any, args: argparse.Namespace) -> int:
     if not docs:
         print("No documents ingested yet. Try: rag ingest PATH")
     for d in docs:
-        print(f"{d.chunks:6d}  {d.ingested_at}  {d.source}")
+        print(f"{d.chunks:6d}  {d.ingested_at}  {_shown(d.source)}")
     return EXIT_OK
 
 
@@ -312,7 +321,7 @@ def _remove(assistant: Any, args: argparse.Namespace) -> int:
         print(f"rag remove: {args.path} is not an ingested document or folder", file=sys.stderr)
         return EXIT_PARTIAL
     for source in removed:
-        print(f"removed {source}")
+        print(f"removed {_shown(source)}")
     return EXIT_OK
 
 
@@ -370,7 +379,7 @@ def _access(assistant: Any, args: argparse.Namespace) -> int:
     if not docs:
         print(f"rag access: {args.path} is not an ingested document", file=sys.stderr)
         return EXIT_PARTIAL
-    print(f"{docs[0].source}: {', '.join(assistant.access(docs[0].source))}")
+    print(f"{_shown(docs[0].source)}: {', '.join(assistant.access(docs[0].source))}")
     return EXIT_OK
 
 
