@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import RagError
+from rag.sqlite import connect
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -137,13 +138,7 @@ class Users:
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.executescript(_SCHEMA)
-            self._db = db
+            self._db = connect(self.path, _SCHEMA)
         return self._db
 
     def active(self) -> bool:

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.sqlite import connect
+
 __all__ = ["AuditEntry", "AuditLog"]
 
 _SCHEMA = """
@@ -93,12 +95,7 @@ class AuditLog:
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            db.executescript(_SCHEMA)
-            self._db = db
+            self._db = connect(self.path, _SCHEMA)
         return self._db
 
     def record(self, actor: str | None, action: str, /, **detail: Any) -> None:
