@@ -19,7 +19,10 @@ Backends, all on the bundled all-MiniLM-L6-v2, batch 32, at most 256 tokens, 2 t
 * ``onnx-int8``      -- ``onnx`` through onnxruntime's ``quantize_dynamic``, QInt8 weights per
                         tensor (the textbook recipe);
 * ``onnx-uint8``     -- the same with QUInt8 weights;
-* ``onnx-opt-int8``  -- ``onnx-opt`` quantised, QInt8 weights per output channel.
+* ``onnx-opt-int8``  -- ``onnx-opt`` quantised, QInt8 weights per output channel;
+* ``app``            -- what rag runs by default (``rag.embed.open_embedder``): the
+                        ``onnx-opt-int8`` graph, built by rag/embed_export.py, one text per
+                        call (so a chunk's vector does not depend on its batch).
 
 The ONNX files are built once, in a child process, under ``$RAG_BENCH_CACHE`` (default
 ``~/.cache/rag-bench``) keyed by a hash of the weights, never inside the repository; the
@@ -64,10 +67,10 @@ K = 10
 BLOCK = 128
 THREADS = 2
 MAX_TOKENS = 256
-OPSET = 17
 MIN_SPEEDUP, MAX_NDCG_LOSS = 1.5, 0.01
 QUICK_DOCS, QUICK_QUERIES = 50, 10
 TORCH_BACKENDS = ("torch", "torch-int8")
+APP = "app"  # rag's default embedder, as the app opens it
 QUANTISED = {  # name -> (source graph, weight type, per channel)
     "onnx-int8": ("onnx", "QInt8", False),
     "onnx-uint8": ("onnx", "QUInt8", False),
@@ -124,6 +127,11 @@ class OnnxEmbedder:
 
 
 def make_backend(name: str, model_dir: Path, onnx_dir: Path, batch_size: int) -> Backend:
+    if name == APP:
+        from rag.config import Settings
+        from rag.embed import open_embedder
+
+        return open_embedder(Settings())
     if name in ONNX_BACKENDS:
         return OnnxEmbedder(onnx_dir / f"{name}.onnx", model_dir, batch_size)
     from rag.embed import SentenceTransformerEmbedder
@@ -144,81 +152,13 @@ def make_backend(name: str, model_dir: Path, onnx_dir: Path, batch_size: int) ->
 # --------------------------------------------------------------------------- ONNX files
 
 
-def export_onnx(model_dir: Path, out: Path) -> None:
-    """The encoder, mean pooling and L2 normalisation as one ONNX graph."""
-    import torch
-    from transformers import AutoModel
-
-    bert = AutoModel.from_pretrained(
-        str(model_dir), attn_implementation="eager", local_files_only=True
-    ).eval()
-
-    class Pooled(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            # Keywords: transformers 5's BertModel.forward no longer takes these positionally.
-            hidden = self.bert(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
-
-    ids = torch.randint(1000, 2000, (2, 16))
-    mask = torch.ones_like(ids)
-    mask[1, 8:] = 0  # a padded row: trace the masking path that real batches take
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
-    with torch.no_grad():
-        torch.onnx.export(
-            Pooled(),
-            (ids, mask, torch.zeros_like(ids)),
-            str(out),
-            input_names=names,
-            output_names=["embedding"],
-            dynamic_axes=axes,
-            opset_version=OPSET,
-            dynamo=False,
-        )
-
-
-def fuse_onnx(model_dir: Path, source: Path, out: Path) -> None:
-    """onnxruntime's BERT fusions, for this model's head count and width."""
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    config = json.loads((model_dir / "config.json").read_text())
-    fused = optimize_model(
-        str(source),
-        model_type="bert",
-        num_heads=config["num_attention_heads"],
-        hidden_size=config["hidden_size"],
-        opt_level=1,
-    )
-    fused.save_model_to_file(str(out))
-
-
-def quantise_onnx(name: str, folder: Path, out: Path) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    source, weight_type, per_channel = QUANTISED[name]
-    quantize_dynamic(
-        folder / f"{source}.onnx",
-        out,
-        weight_type=QuantType[weight_type],
-        per_channel=per_channel,
-        # Fused ops (Attention, SkipLayerNormalization) defeat shape inference of their outputs.
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
-
-
 def build_onnx(model_dir: Path, folder: Path) -> dict[str, float]:
-    """Build into ``folder`` the ONNX files not there yet; seconds per file. Run it in a child
+    """Build into ``folder`` the ONNX files not there yet, with the app's own steps
+    (rag/embed_export.py); seconds per file. Run it in a child
     process: after tracing, the traced torch module no longer gave the same vectors (seen with
     torch 2.13 / transformers 5.24), and the export's memory should not stay."""
+    from rag.embed_export import export_graph, fuse_graph, quantise_graph
+
     warnings.simplefilter("ignore")  # the tracer's and the quantiser's advice, every build
     logging.getLogger().setLevel(logging.ERROR)
     folder.mkdir(parents=True, exist_ok=True)
@@ -229,11 +169,12 @@ def build_onnx(model_dir: Path, folder: Path) -> dict[str, float]:
             continue
         tmp, start = folder / f"{name}.tmp", time.perf_counter()
         if name == "onnx":
-            export_onnx(model_dir, tmp)
+            export_graph(model_dir, tmp)
         elif name == "onnx-opt":
-            fuse_onnx(model_dir, folder / "onnx.onnx", tmp)
+            fuse_graph(model_dir, folder / "onnx.onnx", tmp)
         else:
-            quantise_onnx(name, folder, tmp)
+            source, weight_type, per_channel = QUANTISED[name]
+            quantise_graph(folder / f"{source}.onnx", tmp, weight_type, per_channel)
         tmp.rename(folder / f"{name}.onnx")
         meta[name] = time.perf_counter() - start
     meta_file.write_text(json.dumps(meta, indent=1))
@@ -243,6 +184,8 @@ def build_onnx(model_dir: Path, folder: Path) -> dict[str, float]:
 def onnx_folder(cache: Path, model_dir: Path) -> Path:
     """Keyed by the weights and the versions of the exporter and the optimiser."""
     tools = [f"{p}={importlib.metadata.version(p)}" for p in ("torch", "onnxruntime")]
+    from rag.embed_export import OPSET
+
     stamp = (model_dir / "model.safetensors").read_bytes() + f"{tools} opset{OPSET}".encode()
     key = hashlib.sha256(stamp).hexdigest()[:16]
     return cache / f"onnx-{model_dir.parent.name}-{key}"
@@ -422,7 +365,7 @@ def add_costs(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="50 documents, no RSS probes")
-    parser.add_argument("--backends", default=",".join((*TORCH_BACKENDS, *ONNX_BACKENDS)))
+    parser.add_argument("--backends", default=",".join((*TORCH_BACKENDS, *ONNX_BACKENDS, APP)))
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # inherited by the child processes

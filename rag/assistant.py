@@ -27,7 +27,7 @@ from rag.answer import REFUSAL, Answer, AnswerStream, verified_answer
 from rag.audit import AuditLog
 from rag.config import AnswerMode, RetrievalMode, Settings
 from rag.conversation import standalone_query
-from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.embed import Embedder, open_embedder
 from rag.generate import Generator, open_generator
 from rag.indexer import Indexer, IngestReport, Progress
 from rag.keyword import KeywordIndex
@@ -67,10 +67,7 @@ class Assistant:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            from rag.models import bundled_embedder
-
-            path = self.settings.embed_model or bundled_embedder()
-            self._embedder = SentenceTransformerEmbedder(path, self.settings.embed_batch_size)
+            self._embedder = open_embedder(self.settings)
         return self._embedder
 
     @property

@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("groups", nargs="*", metavar="G")
     p = usub.add_parser("passwd", parents=[admin], help="set a password (RAG_NEW_PASSWORD)")
     p.add_argument("name")
+    sub.add_parser("prepare", help="build the fast (ONNX int8) embedder now; make install runs it")
     p = sub.add_parser("ui", parents=[common], help="start the web UI (Streamlit)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
@@ -423,6 +424,15 @@ def _check(assistant: Any, args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if problems else EXIT_OK
 
 
+def _prepare(assistant: Any, args: argparse.Namespace) -> int:
+    """Build what the first use would otherwise build (it touches no documents)."""
+    embedder = assistant.embedder
+    embedder.embed(["ready"])
+    where = getattr(embedder, "graph", None) or getattr(embedder, "path", "")
+    print(f"embedder: {embedder.name} ({where})")
+    return EXIT_OK
+
+
 def _users(assistant: Any, args: argparse.Namespace) -> int:
     users = assistant.users
     assistant.require_admin(args.user)
@@ -466,6 +476,7 @@ _COMMANDS = {
     "access": _access,
     "audit": _audit,
     "check": _check,
+    "prepare": _prepare,
     "users": _users,
     "eval": _eval,
     "ingest": _ingest,

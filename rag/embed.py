@@ -1,18 +1,31 @@
-"""Text -> vectors, behind a small interface; sentence-transformers by default."""
+"""Text -> vectors, behind a small interface.
+
+Two backends for a sentence-transformers model folder: :class:`OnnxEmbedder`, the model as
+an int8 ONNX graph run by onnxruntime (the default, 1.67x faster at the same retrieval
+quality; see :mod:`rag.embed_export`), and :class:`SentenceTransformerEmbedder` (torch).
+:func:`open_embedder` picks one from the settings.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from rag.errors import ModelError
 
-__all__ = ["Embedder", "SentenceTransformerEmbedder"]
+if TYPE_CHECKING:
+    from rag.config import Settings
+
+__all__ = ["Embedder", "OnnxEmbedder", "SentenceTransformerEmbedder", "open_embedder"]
+
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -24,6 +37,8 @@ class Embedder(Protocol):
     """
 
     name: str
+    """Identifies the vectors: model and backend. The index records it, and an ingest
+    re-embeds a collection whose vectors came from another embedder."""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -32,20 +47,58 @@ class Embedder(Protocol):
     def tokenize(self, text: str) -> list[int]: ...
 
 
-class SentenceTransformerEmbedder:
-    """A local sentence-transformers model folder. The model loads on first use."""
+class _Embedder:
+    """What both backends share: the query cache and the model's own tokenizer."""
 
-    def __init__(self, path: Path, batch_size: int = 32, device: str = "cpu") -> None:
+    def __init__(self, path: Path) -> None:
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
             raise ModelError(f"{path} is not a sentence-transformers model folder")
         self.path = path
+        self.model_name = path.name if path.name != "model" else path.parent.name
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_lock = threading.Lock()
-        self.name = path.name if path.name != "model" else path.parent.name
+        self._tokenizer: Any = None
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The query's vector; the last few hundred are remembered (a question is
+        embedded for retrieval, relevance and the support check)."""
+        with self._query_lock:
+            cached = self._queries.get(text)
+            if cached is not None:
+                self._queries.move_to_end(text)
+                return cached
+        vector = self.embed([text])[0]
+        vector.flags.writeable = False
+        with self._query_lock:
+            self._queries[text] = vector
+            if len(self._queries) > 512:
+                self._queries.popitem(last=False)
+        return vector
+
+    def tokenize(self, text: str) -> list[int]:
+        """Word pieces without special tokens, from the fast tokenizer alone (no torch)."""
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+class SentenceTransformerEmbedder(_Embedder):
+    """A local sentence-transformers model folder on torch. The model loads on first use."""
+
+    def __init__(self, path: Path, batch_size: int = 32, device: str = "cpu") -> None:
+        super().__init__(path)
+        self.name = f"{self.model_name}:torch"
         self.batch_size = batch_size
         self.device = device
         self._model: Any = None
-        self._tokenizer: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -78,29 +131,85 @@ class SentenceTransformerEmbedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
-    def embed_query(self, text: str) -> np.ndarray:
-        """The query's vector; the last few hundred are remembered (a question is
-        embedded for retrieval, relevance and the support check)."""
-        with self._query_lock:
-            cached = self._queries.get(text)
-            if cached is not None:
-                self._queries.move_to_end(text)
-                return cached
-        vector = self.embed([text])[0]
-        vector.flags.writeable = False
-        with self._query_lock:
-            self._queries[text] = vector
-            if len(self._queries) > 512:
-                self._queries.popitem(last=False)
-        return vector
 
-    def tokenize(self, text: str) -> list[int]:
-        """Word pieces without special tokens, from the fast tokenizer alone (no torch)."""
-        if self._tokenizer is None:
-            from tokenizers import Tokenizer
+class OnnxEmbedder(_Embedder):
+    """The model folder's int8 ONNX graph (built by :mod:`rag.embed_export`) on onnxruntime.
 
-            tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-            tok.no_truncation()
-            tok.no_padding()
-            self._tokenizer = tok
-        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+    Each text is run on its own. Dynamic quantisation scales activations per call, so in a
+    padded batch a chunk's vector would depend on its neighbours (cosine 0.992 to itself
+    alone); one text per call gives every text one vector, and is as fast (no padding)."""
+
+    def __init__(self, path: Path, graph: Path, threads: int | None = None) -> None:
+        super().__init__(path)
+        from rag.embed_export import RECIPE
+
+        self.graph = graph
+        self.name = f"{self.model_name}:onnx-int8:{RECIPE}"
+        self.threads = threads
+        config = path / "sentence_bert_config.json"
+        self.max_tokens = int(json.loads(config.read_text()).get("max_seq_length", 256))
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+                from tokenizers import Tokenizer
+
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = self.threads or 0  # 0: one per core
+                options.inter_op_num_threads = 1
+                try:
+                    self._session = ort.InferenceSession(
+                        str(self.graph), options, providers=["CPUExecutionProvider"]
+                    )
+                except Exception as exc:
+                    raise ModelError(f"cannot load {self.graph}: {exc}") from exc
+                tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+                tok.enable_truncation(self.max_tokens)
+                tok.no_padding()
+                self._encoder = tok
+            return self._session
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        session = self.session
+        out = []
+        for encoding in self._encoder.encode_batch(list(texts)):
+            ids = np.array([encoding.ids], dtype=np.int64)
+            feed = {
+                "input_ids": ids,
+                "attention_mask": np.ones_like(ids),
+                "token_type_ids": np.zeros_like(ids),
+            }
+            out.append(session.run(None, feed)[0][0])
+        return np.stack(out).astype(np.float32, copy=False)
+
+
+def open_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for: ``embed_backend`` ``onnx-int8``, ``torch``, or
+    ``auto`` (the ONNX graph when the model suits the recipe, else torch)."""
+    from rag.embed_export import prepared_graph, unsupported
+    from rag.models import bundled_embedder
+
+    path = settings.embed_model or bundled_embedder()
+    backend = settings.embed_backend
+    if backend == "torch":
+        return SentenceTransformerEmbedder(path, settings.embed_batch_size)
+    why = unsupported(path)
+    if why is not None:
+        if backend == "onnx-int8":
+            raise ModelError(f"no ONNX embedder for {path}: {why} (set RAG_EMBED_BACKEND=torch)")
+        log.info("embedding on torch: %s", why)
+        return SentenceTransformerEmbedder(path, settings.embed_batch_size)
+    try:
+        graph = prepared_graph(path, settings.model_cache)
+    except ModelError as exc:
+        if backend == "onnx-int8":
+            raise
+        log.warning("embedding on torch, slower: %s", exc)
+        return SentenceTransformerEmbedder(path, settings.embed_batch_size)
+    return OnnxEmbedder(path, graph, settings.threads)
