@@ -50,6 +50,10 @@ CREATE TABLE IF NOT EXISTS access (
     principals TEXT NOT NULL,  -- JSON list, sorted
     PRIMARY KEY (collection, source)
 );
+CREATE TABLE IF NOT EXISTS embedders (
+    collection TEXT PRIMARY KEY,
+    embedder   TEXT NOT NULL  -- the embedder every stored vector came from
+);
 CREATE TABLE IF NOT EXISTS pending (
     collection TEXT NOT NULL,
     source     TEXT NOT NULL,
@@ -271,6 +275,15 @@ class Manifest:
         """A counter that changes whenever the collection's documents change."""
         rows = self._query("SELECT generation FROM generations WHERE collection=?", (collection,))
         return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+    def embedder(self, collection: str) -> str | None:
+        """The embedder the collection's vectors came from (None: not recorded)."""
+        rows = self._query("SELECT embedder FROM embedders WHERE collection=?", (collection,))
+        return str(rows[0][0]) if rows else None
+
+    def set_embedder(self, collection: str, embedder: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO embedders VALUES (?, ?)", (collection, embedder))
 
     def collections(self) -> list[str]:
         return [str(r[0]) for r in self._query("SELECT DISTINCT collection FROM documents")]

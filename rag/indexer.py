@@ -18,6 +18,7 @@ never both.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -39,6 +40,8 @@ from rag.store.base import Record, VectorStore
 
 __all__ = ["Indexer", "IngestReport", "chunk_id"]
 
+log = logging.getLogger(__name__)
+
 #: Called after each file with (path, outcome, files done, files total).
 Progress = Callable[[str, str, int, int], None]
 
@@ -58,18 +61,26 @@ class IngestReport:
     """Unchanged files whose access list was changed (no re-embedding)."""
     repaired: list[str] = field(default_factory=list)
     """Documents an interrupted ingest left half-written, wiped before this one redid them."""
+    reembedded: int = 0
+    """Chunks given new vectors because the collection's came from another embedder."""
     chunks_written: int = 0
     seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
         return bool(
-            self.added or self.updated or self.removed or self.access_changed or self.repaired
+            self.added
+            or self.updated
+            or self.removed
+            or self.access_changed
+            or self.repaired
+            or self.reembedded
         )
 
     def summary(self) -> str:
         extra = f", access changed {len(self.access_changed)}" if self.access_changed else ""
         extra += f", repaired {len(self.repaired)}" if self.repaired else ""
+        extra += f", {self.reembedded} chunks re-embedded" if self.reembedded else ""
         return (
             f"added {len(self.added)}, updated {len(self.updated)}, "
             f"unchanged {len(self.unchanged)}, removed {len(self.removed)}, "
@@ -131,6 +142,7 @@ class Indexer:
         started = time.perf_counter()
         report = IngestReport()
         report.repaired = self.recover()
+        report.reembedded = self.match_embedder()
         found = list(discover(paths))
         seen = {str(f.path) for f in found}
         roots = {f.root for f in found if f.root is not None}
@@ -215,6 +227,33 @@ class Indexer:
             wiped.append(source)
         return wiped
 
+    def match_embedder(self) -> int:
+        """Re-embed every stored chunk if the collection's vectors came from another
+        embedder than this one (or an unrecorded one); the chunks re-embedded.
+
+        Texts come from the store, so nothing is parsed again. The new embedder is recorded
+        only once all are done: an interrupted run is redone by the next ingest."""
+        recorded = self.manifest.embedder(self.collection)
+        if recorded == self.embedder.name:
+            return 0
+        done = 0
+        if recorded is not None or self.store.count():
+            log.warning(
+                "collection %r was embedded with %s; re-embedding it with %s",
+                self.collection,
+                recorded or "an unrecorded embedder",
+                self.embedder.name,
+            )
+            for doc in self.manifest.documents(self.collection):
+                ids = [chunk_id(doc.source, doc.content_hash, i) for i in range(doc.chunks)]
+                with self.commit_lock:
+                    records = self.store.get(ids)
+                    if records:
+                        self.store.upsert(records, self.embedder.embed([r.text for r in records]))
+                done += len(records)
+        self.manifest.set_embedder(self.collection, self.embedder.name)
+        return done
+
     def check(self) -> list[str]:
         """Every way the store and the manifest disagree (empty when consistent): missing,
         extra or duplicated chunks, chunks of other versions, wrong access lists, and
@@ -222,6 +261,12 @@ class Indexer:
         problems = [
             f"unfinished {op} of {src}" for src, op in self.manifest.interrupted(self.collection)
         ]
+        recorded = self.manifest.embedder(self.collection)
+        if recorded not in (None, self.embedder.name):
+            problems.append(
+                f"vectors come from {recorded}, queries from {self.embedder.name}: "
+                "the next ingest re-embeds them"
+            )
         expected: dict[str, tuple[str, tuple[str, ...]]] = {}
         for doc in self.manifest.documents(self.collection):
             access = self.manifest.access(self.collection, doc.source) or ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import Assistant, Settings
@@ -99,3 +100,31 @@ def test_remove_a_document_and_list(assistant: Assistant, tmp_path: Path) -> Non
     assert a.remove(source) == [str(source)]
     assert a.documents() == [] and a.store().count() == 0
     assert a.search("rooftop garden", k=3) == []
+
+
+def test_a_new_embedder_re_embeds_the_collection_without_parsing(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Vectors from two embedders must not be mixed: switching the backend makes the next
+    ingest give every stored chunk a new vector, from its stored text."""
+    data = tmp_path / "data"
+    old = Assistant(Settings(data_dir=data, embed_backend="torch"))
+    first = old.ingest([corpus])
+    assert first.chunks_written > 0 and old.manifest.embedder("default") == old.embedder.name
+
+    new = Assistant(Settings(data_dir=data))  # the default: the ONNX graph
+    assert new.embedder.name != old.embedder.name
+    assert any("re-embeds" in p for p in new.check())
+    records = list(new.store().iter_records())
+    stale = new.store().embeddings([r.id for r in records])
+
+    # Only the embedder changed: no file is parsed or rewritten, every vector is replaced.
+    again = new.ingest([corpus])
+    assert again.reembedded == first.chunks_written
+    assert (len(again.unchanged), again.chunks_written) == (3, 0)
+    fresh = new.store().embeddings([r.id for r in records])
+    assert np.allclose(fresh, new.embedder.embed([r.text for r in records]), atol=1e-5)
+    assert not np.allclose(fresh, stale, atol=1e-3)
+    assert new.manifest.embedder("default") == new.embedder.name
+    assert new.check() == []
+    assert new.ingest([corpus]).reembedded == 0
