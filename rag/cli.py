@@ -137,6 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "ui":
         return _ui(args)
+    if args.command == "ingest":
+        # The parser worker's start (~4 s of imports) overlaps this process's own imports,
+        # the store's opening and the embedder's loading.
+        from ingest.sandbox import prestart
+        from rag.privacy import lock_down
+
+        lock_down()
+        prestart()
     try:
         from pydantic import ValidationError
 

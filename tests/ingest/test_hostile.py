@@ -574,3 +574,22 @@ def test_no_worker_outlives_its_parent(outcome: Outcome) -> None:
         for parent in parents.values():
             parent.kill()
             parent.wait()
+
+
+def test_a_worker_started_ahead_is_the_one_that_parses(tmp_path: Path) -> None:
+    """``rag ingest`` starts the worker before its own imports; the first file then waits
+    only for what is left of the worker's start, and no second worker is started."""
+    from ingest.sandbox import Sandbox
+
+    good = tmp_path / "good.txt"
+    good.write_text("The lighthouse keeper logged every passing ship.\n")
+    sandbox = Sandbox()
+    try:
+        sandbox.prestart()
+        sandbox.prestart()  # idempotent
+        assert sandbox.starts == 1
+        blocks = sandbox.parse(good, ParseLimits(timeout_s=60, memory_mb=MEMORY_MB))
+        assert "lighthouse keeper" in blocks[0].text
+        assert sandbox.starts == 1
+    finally:
+        sandbox.close()
