@@ -97,9 +97,10 @@ def parse_cisi(path: Path, fields: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _cache_path(texts: Sequence[str]) -> Path:
-    from rag.models import bundled_embedder
+    from rag.config import Settings
+    from rag.embed import open_embedder
 
-    h = hashlib.sha256(str(bundled_embedder().resolve()).encode())
+    h = hashlib.sha256(open_embedder(Settings()).name.encode())
     for t in texts:
         h.update(t.encode("utf-8"))
         h.update(b"\0")
@@ -116,8 +117,8 @@ def _load(path: Path, n: int) -> np.ndarray | None:
 
 def embed_cached(texts: list[str], superset: list[str] | None = None) -> np.ndarray:
     """Embeddings of ``texts``; sliced from the cached ``superset`` when that is a prefix."""
-    from rag.embed import SentenceTransformerEmbedder
-    from rag.models import bundled_embedder
+    from rag.config import Settings
+    from rag.embed import open_embedder
 
     if superset is not None and superset[: len(texts)] == texts:
         full = _load(_cache_path(superset), len(superset))
@@ -127,10 +128,9 @@ def embed_cached(texts: list[str], superset: list[str] | None = None) -> np.ndar
     arr = _load(path, len(texts))
     if arr is not None:
         return arr
-    model = bundled_embedder()
     t0 = time.perf_counter()
     print(f"  embedding {len(texts)} texts (cached afterwards in {CACHE}) ...", flush=True)
-    arr = SentenceTransformerEmbedder(model).embed(texts)
+    arr = open_embedder(Settings()).embed(texts)
     print(f"  ... {time.perf_counter() - t0:.0f} s", flush=True)
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")

@@ -111,13 +111,13 @@ def retrieval(n_chunks: int, tmp: Path) -> list[tuple[str, float, float]]:
 
 
 def query_embedding() -> tuple[float, float]:
-    """p50/p95 ms of embedding a question with the bundled model (not in the table above)."""
+    """p50/p95 ms of embedding a question with the app's embedder (not in the table above)."""
     from parse_cisi_texts import cisi_texts
 
-    from rag.embed import SentenceTransformerEmbedder
-    from rag.models import bundled_embedder
+    from rag.config import Settings
+    from rag.embed import open_embedder
 
-    embedder = SentenceTransformerEmbedder(bundled_embedder())
+    embedder = open_embedder(Settings())
     _, queries = cisi_texts()
     embedder.embed_query("warm up")
     times = []

@@ -58,8 +58,7 @@ sys.path.insert(0, str(ROOT))
 from ingest.chunk import Chunker  # noqa: E402
 from ingest.parse import parse  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.embed import Embedder, SentenceTransformerEmbedder  # noqa: E402
-from rag.models import bundled_embedder  # noqa: E402
+from rag.embed import Embedder, open_embedder  # noqa: E402
 from rag.retrieve import Passage  # noqa: E402
 from rag.store.base import Record  # noqa: E402
 from rag.verify import (  # noqa: E402
@@ -595,7 +594,7 @@ def main() -> None:
     n_items = 3 if args.quick else args.items
     items = dict(list(everything.items())[:n_items])
     pool = dict(list(everything.items())[: max(n_items, 24)]) if args.quick else everything
-    embedder = SentenceTransformerEmbedder(bundled_embedder())
+    embedder = open_embedder(Settings())  # the app's embedder: thresholds are its own
     cases = sample_cases(embedder, args.quick) + pubmed_cases(items, pool, embedder)
     counts = {k: sum(c.kind == k for c in cases) for k in TRUE_KINDS + FALSE_KINDS}
     n_true = sum(c.true for c in cases)

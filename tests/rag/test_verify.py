@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.embed import SentenceTransformerEmbedder
-from rag.models import bundled_embedder
+from rag.config import Settings
+from rag.embed import Embedder, open_embedder
 from rag.retrieve import Passage
 from rag.store.base import Record
 from rag.verify import extractive_answer, key_facts, passage_spans, split_answer, verify
@@ -25,8 +25,8 @@ LEAVE = "You may carry over a maximum of 5 days of unused annual leave into the 
 
 
 @pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(bundled_embedder())
+def embedder() -> Embedder:
+    return open_embedder(Settings())  # what the app runs
 
 
 def passages(*texts: str) -> list[Passage]:
@@ -51,7 +51,7 @@ def test_split_answer_and_passage_spans() -> None:
     assert key_facts("It cost £2,500,000 on 1 March.")[0] == {"2500000", "1"}
 
 
-def test_supported_sentence_points_at_its_exact_span(embedder: SentenceTransformerEmbedder) -> None:
+def test_supported_sentence_points_at_its_exact_span(embedder: Embedder) -> None:
     ps = passages(TRAVEL, OUTAGE)
     check = verify("The outage affected 212 users [2].", ps, embedder).sentences[0]
     assert check.support == "supported" and check.citations == [2] and not check.corrected
@@ -60,7 +60,7 @@ def test_supported_sentence_points_at_its_exact_span(embedder: SentenceTransform
     assert "212 users" in check.span.text
 
 
-def test_a_number_off_by_one_digit_is_unsupported(embedder: SentenceTransformerEmbedder) -> None:
+def test_a_number_off_by_one_digit_is_unsupported(embedder: Embedder) -> None:
     ps = passages(TRAVEL, OUTAGE)
     assert verify("The outage affected 213 users [2].", ps, embedder).sentences[0].support == (
         "unsupported"
@@ -70,13 +70,13 @@ def test_a_number_off_by_one_digit_is_unsupported(embedder: SentenceTransformerE
     assert check.support == "unsupported"
 
 
-def test_negation_is_not_support(embedder: SentenceTransformerEmbedder) -> None:
+def test_negation_is_not_support(embedder: Embedder) -> None:
     ps = passages(TRAVEL)
     check = verify("Business class is never allowed [1].", ps, embedder).sentences[0]
     assert check.support != "supported"
 
 
-def test_wrong_citation_is_corrected(embedder: SentenceTransformerEmbedder) -> None:
+def test_wrong_citation_is_corrected(embedder: Embedder) -> None:
     ps = passages(TRAVEL, OUTAGE, LEAVE)
     check = verify("You can carry over at most 5 days of annual leave [1].", ps, embedder)
     s = check.sentences[0]
@@ -85,14 +85,14 @@ def test_wrong_citation_is_corrected(embedder: SentenceTransformerEmbedder) -> N
     assert check.text() == "You can carry over at most 5 days of annual leave. [3]"
 
 
-def test_unrelated_claim_is_unsupported(embedder: SentenceTransformerEmbedder) -> None:
+def test_unrelated_claim_is_unsupported(embedder: Embedder) -> None:
     ps = passages(TRAVEL, OUTAGE)
     check = verify("The company was founded by a Dutch sailor [1].", ps, embedder)
     assert check.sentences[0].support == "unsupported"
     assert check.text(strict=True) == ""
 
 
-def test_extractive_answer_quotes_the_documents(embedder: SentenceTransformerEmbedder) -> None:
+def test_extractive_answer_quotes_the_documents(embedder: Embedder) -> None:
     ps = passages(TRAVEL, OUTAGE)
     extracted = extractive_answer("How many users did the outage affect?", ps, embedder)
     assert extracted.sentences
@@ -103,7 +103,7 @@ def test_extractive_answer_quotes_the_documents(embedder: SentenceTransformerEmb
 
 
 def test_contradicting_documents_each_claim_tied_to_its_own_source(
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
 ) -> None:
     policy = "Trips abroad: £70 per day. UK trips: £45 per day."
     memo = "Old memo from 2024: the per diem for trips abroad is £60 per day."
@@ -116,7 +116,7 @@ def test_contradicting_documents_each_claim_tied_to_its_own_source(
     assert neither.sentences[0].support == "unsupported"
 
 
-def test_topical_but_new_claim_is_not_supported(embedder: SentenceTransformerEmbedder) -> None:
+def test_topical_but_new_claim_is_not_supported(embedder: Embedder) -> None:
     memo = (
         "From 1 December the Leeds office car park closes at 19:30 on weekdays. "
         "Staff working late must move their cars to the Wellington Street garage."
