@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -137,7 +139,10 @@ class OnnxEmbedder(_Embedder):
 
     Each text is run on its own. Dynamic quantisation scales activations per call, so in a
     padded batch a chunk's vector would depend on its neighbours (cosine 0.992 to itself
-    alone); one text per call gives every text one vector, and is as fast (no padding)."""
+    alone); one text per call gives every text one vector, and costs no padding. The texts
+    of a call run on one single-threaded session from a thread per core: on a busy
+    machine that was twice as fast as one session with two spinning intra-op threads, and
+    it gives the same vectors."""
 
     def __init__(self, path: Path, graph: Path, threads: int | None = None) -> None:
         super().__init__(path)
@@ -145,10 +150,11 @@ class OnnxEmbedder(_Embedder):
 
         self.graph = graph
         self.name = f"{self.model_name}:onnx-int8:{RECIPE}"
-        self.threads = threads
+        self.threads = threads or min(len(os.sched_getaffinity(0)), 8)
         config = path / "sentence_bert_config.json"
         self.max_tokens = int(json.loads(config.read_text()).get("max_seq_length", 256))
         self._session: Any = None
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     @property
@@ -159,7 +165,7 @@ class OnnxEmbedder(_Embedder):
                 from tokenizers import Tokenizer
 
                 options = ort.SessionOptions()
-                options.intra_op_num_threads = self.threads or 0  # 0: one per core
+                options.intra_op_num_threads = 1
                 options.inter_op_num_threads = 1
                 try:
                     self._session = ort.InferenceSession(
@@ -171,22 +177,30 @@ class OnnxEmbedder(_Embedder):
                 tok.enable_truncation(self.max_tokens)
                 tok.no_padding()
                 self._encoder = tok
+                if self.threads > 1:
+                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rag-embed")
             return self._session
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         session = self.session
-        out = []
-        for encoding in self._encoder.encode_batch(list(texts)):
-            ids = np.array([encoding.ids], dtype=np.int64)
+
+        def one(ids: list[int]) -> np.ndarray:
+            row = np.array([ids], dtype=np.int64)
             feed = {
-                "input_ids": ids,
-                "attention_mask": np.ones_like(ids),
-                "token_type_ids": np.zeros_like(ids),
+                "input_ids": row,
+                "attention_mask": np.ones_like(row),
+                "token_type_ids": np.zeros_like(row),
             }
-            out.append(session.run(None, feed)[0][0])
-        return np.stack(out).astype(np.float32, copy=False)
+            return session.run(None, feed)[0][0]
+
+        pieces = [e.ids for e in self._encoder.encode_batch(list(texts))]
+        if self._pool is None or len(pieces) == 1:
+            vectors = [one(ids) for ids in pieces]
+        else:
+            vectors = list(self._pool.map(one, pieces))
+        return np.stack(vectors).astype(np.float32, copy=False)
 
 
 def open_embedder(settings: Settings) -> Embedder:
