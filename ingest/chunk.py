@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ingest.types import Block, Chunk
 
@@ -45,13 +46,10 @@ class Chunker:
     """Split blocks into chunks of at most ``chunk_size`` tokens of ``tokenize``."""
 
     def __init__(self, tokenize: Tokenize, chunk_size: int = 256, chunk_overlap: int = 32) -> None:
-        from llama_index.core.node_parser import SentenceSplitter
-
         self._tokenize = tokenize
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
-        self._splitter_cls = SentenceSplitter
-        self._splitters: dict[int, SentenceSplitter] = {}
+        self._splitters: dict[int, Any] = {}
 
     def count(self, text: str) -> int:
         return len(self._tokenize(text))
@@ -111,7 +109,11 @@ class Chunker:
     def _splitter(self, budget: int) -> object:
         if budget not in self._splitters:
             overlap = min(self.chunk_overlap, budget // 4)
-            self._splitters[budget] = self._splitter_cls(
+            # Imported here: llama-index takes ~2 s to import, which an ingest with
+            # nothing new to chunk should not pay.
+            from llama_index.core.node_parser import SentenceSplitter
+
+            self._splitters[budget] = SentenceSplitter(
                 chunk_size=budget, chunk_overlap=overlap, tokenizer=self._tokenize
             )
         return self._splitters[budget]

@@ -193,7 +193,7 @@ class Assistant:
         from ingest.chunk import Chunker
 
         return Indexer(
-            self.store(name),
+            lambda: self.store(name),
             self.embedder,
             self.manifest,
             Chunker(self.embedder.tokenize, self.settings.chunk_size, self.settings.chunk_overlap),
@@ -539,8 +539,8 @@ class Assistant:
         return self.settings.keyword_dir / "".join(c if c.isalnum() else "_" for c in name)
 
     def _keyword_stale(self, name: str) -> bool:
-        loaded = KeywordIndex.load(self._keyword_dir(name))
-        return loaded is None or loaded.generation != self.manifest.generation(name)
+        saved = KeywordIndex.saved_generation(self._keyword_dir(name))
+        return saved is None or saved != self.manifest.generation(name)
 
     def _rebuild_keyword(self, name: str) -> KeywordIndex:
         with self._lock:

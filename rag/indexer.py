@@ -100,7 +100,7 @@ class Indexer:
 
     def __init__(
         self,
-        store: VectorStore,
+        store: VectorStore | Callable[[], VectorStore],
         embedder: Embedder,
         manifest: Manifest,
         chunker: Chunker,
@@ -114,11 +114,13 @@ class Indexer:
         writer: Collection[str] | None = None,
         commit_lock: AbstractContextManager[object] | None = None,
     ) -> None:
-        """``access``: the access list for every file of this ingest (``--allow``); None
+        """``store``: the store, or a function that opens it (called once, when a chunk is
+        to be read or written: an ingest that changes nothing never opens it).
+        ``access``: the access list for every file of this ingest (``--allow``); None
         keeps each known document's list and gives new ones ``default_access``.
         ``writer``: the principals of the user ingesting (None: anyone may change any
         document); a document they may not read is refused, not changed."""
-        self.store = store
+        self._store = store
         self.embedder = embedder
         self.manifest = manifest
         self.chunker = chunker
@@ -130,6 +132,12 @@ class Indexer:
         self.default_access = tuple(sorted(set(default_access)))
         self.writer = writer
         self.commit_lock = commit_lock or threading.RLock()
+
+    @property
+    def store(self) -> VectorStore:
+        if callable(self._store):
+            self._store = self._store()
+        return self._store
 
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Bring the collection in line with ``paths`` (files and folders).

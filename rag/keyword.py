@@ -212,6 +212,16 @@ class KeywordIndex:
             if old.is_dir() and old != target:
                 shutil.rmtree(old, ignore_errors=True)
 
+    @staticmethod
+    def saved_generation(folder: Path) -> int | None:
+        """The generation of the current index in ``folder``, without loading it (its
+        sub-folder is named after it), or None if there is none."""
+        try:
+            name = (folder / "CURRENT").read_text().strip()
+            return int(name[1:].split("-")[0]) if name.startswith("g") else None
+        except (OSError, ValueError):
+            return None
+
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
         """The current index in ``folder``, or None if there is none (or it is unreadable)."""

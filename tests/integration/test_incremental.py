@@ -128,3 +128,7 @@ def test_a_new_embedder_re_embeds_the_collection_without_parsing(
     assert new.manifest.embedder("default") == new.embedder.name
     assert new.check() == []
     assert new.ingest([corpus]).reembedded == 0
+
+    # With nothing to do, an ingest never opens the vector store (nor imports chromadb).
+    idle = Assistant(Settings(data_dir=data))
+    assert idle.ingest([corpus]).unchanged and not idle._stores

@@ -98,6 +98,15 @@ def test_keyword_index_keeps_access_lists(tmp_path: Path) -> None:
     assert loaded.search("alpha", 5, readers={"group:y"}) == []
 
 
+def test_saved_generation_is_read_without_loading_the_index(tmp_path: Path) -> None:
+    """An unchanged re-ingest decides whether the keyword index is stale from this alone."""
+    assert KeywordIndex.saved_generation(tmp_path) is None
+    KeywordIndex.build([("a", "a.txt", "alpha", ["everyone"])], 12).save(tmp_path)
+    assert KeywordIndex.saved_generation(tmp_path) == 12
+    KeywordIndex.build([("a", "a.txt", "alpha beta", ["everyone"])], 13).save(tmp_path)
+    assert KeywordIndex.saved_generation(tmp_path) == 13
+
+
 def _doc(source: str, digest: str = "h") -> DocumentRecord:
     return DocumentRecord("c", source, digest, 1, 1, 1, None, "text", "2026-01-01")
 
