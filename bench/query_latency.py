@@ -8,7 +8,9 @@ Retrieval: chunks built from the CISI abstracts (each a blend of a real document
 embedding with a neighbour's, plus noise, as in bench/hnsw_recall.py; its text a mix of
 the two documents' sentences, so BM25 sees real vocabulary), written through the store
 and keyword index rag uses. The 112 CISI queries are timed through
-``Retriever.search`` (query embedding + BM25 + Chroma + fusion), hybrid and each part.
+``Retriever.search`` (BM25 + Chroma + fusion), hybrid and each part, with precomputed
+query vectors; then hybrid again with each question embedded first by the app's embedder
+(the whole retrieval of a new question, the figure the <= 50 ms target is about).
 
 Generation: the same messages (question + retrieved passages from sample_docs/) go to
 llama.cpp directly (``create_chat_completion``, stream) and through ``Assistant``'s
@@ -68,6 +70,21 @@ class _FixedEmbedder:
         return []
 
 
+class _EmbeddingFirst(_FixedEmbedder):
+    """Embeds each question with the app's embedder first, uncached as a new question is,
+    so the timing is a whole retrieval; the search itself uses the fixed vector."""
+
+    def __init__(self, table: dict[str, np.ndarray]) -> None:
+        from rag.embed import open_embedder
+
+        super().__init__(table)
+        self.real = open_embedder(Settings())
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self.real.embed([text])
+        return self.table[text]
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, round(q * len(ordered)) - 1)]
@@ -95,10 +112,16 @@ def retrieval(n_chunks: int, tmp: Path) -> list[tuple[str, float, float]]:
         ((r.id, r.metadata["source"], r.text, ("everyone",)) for r in records), 1
     )
     print(f"  {n_chunks} chunks stored and indexed in {time.perf_counter() - started:.0f} s")
-    embedder = _FixedEmbedder(dict(zip(qtexts, queries, strict=True)))
-    retriever = Retriever(store, embedder, lambda: keyword)  # type: ignore[arg-type]
+    table = dict(zip(qtexts, queries, strict=True))
+    fixed = Retriever(store, _FixedEmbedder(table), lambda: keyword)  # type: ignore[arg-type]
+    whole = Retriever(store, _EmbeddingFirst(table), lambda: keyword)  # type: ignore[arg-type]
     out = []
-    for mode in ("hybrid", "dense", "keyword"):
+    for label, retriever, mode in (
+        ("hybrid", fixed, "hybrid"),
+        ("dense", fixed, "dense"),
+        ("keyword", fixed, "keyword"),
+        ("hybrid + query embedding", whole, "hybrid"),
+    ):
         for q in qtexts[:5]:
             retriever.search(q, 5, mode)  # warm
         times = []
@@ -106,7 +129,7 @@ def retrieval(n_chunks: int, tmp: Path) -> list[tuple[str, float, float]]:
             t = time.perf_counter()
             retriever.search(q, 5, mode)
             times.append(time.perf_counter() - t)
-        out.append((mode, pct(times, 0.5) * 1000, pct(times, 0.95) * 1000))
+        out.append((label, pct(times, 0.5) * 1000, pct(times, 0.95) * 1000))
     return out
 
 
@@ -184,11 +207,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rag-bench-latency-") as tmp:
         for n in sizes:
             print(f"retrieval over {n} chunks (112 CISI queries, k=5; query vectors precomputed)")
-            print(f"  {'mode':8} {'p50 ms':>8} {'p95 ms':>8}")
+            print(f"  {'mode':24} {'p50 ms':>8} {'p95 ms':>8}")
             for mode, p50, p95 in retrieval(n, Path(tmp)):
-                print(f"  {mode:8} {p50:8.1f} {p95:8.1f}")
+                print(f"  {mode:24} {p50:8.1f} {p95:8.1f}")
     p50, p95 = query_embedding()
-    print(f"  + query embedding (MiniLM, CISI queries): p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+    print(
+        f"query embedding alone (app's embedder, CISI queries): p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+    )
     questions = QUESTIONS[:1] if args.quick else QUESTIONS
     rows = generation(questions, 1 if args.quick else 3)
     print("\ngeneration (same messages; KV cache reset before each call; 128 tokens max)")
