@@ -368,7 +368,9 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join((*TORCH_BACKENDS, *ONNX_BACKENDS, APP)))
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # inherited by the child processes
+    from rag.privacy import lock_down
+
+    lock_down()  # offline, and no onnxruntime telemetry; inherited by the child processes
     from rag.models import bundled_embedder
 
     model_dir = bundled_embedder()

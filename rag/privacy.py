@@ -1,6 +1,6 @@
 """Keep every library we use offline and quiet.
 
-chromadb, unstructured, Hugging Face libraries and Streamlit all phone home by
+chromadb, unstructured, onnxruntime, Hugging Face libraries and Streamlit all phone home by
 default (telemetry, model downloads, update checks). :func:`lock_down` sets the
 switches each library reads, before that library is imported. It is called by
 every entry point (CLI, web UI, :class:`rag.Assistant`) and is idempotent.
@@ -25,6 +25,10 @@ OFFLINE_ENV: dict[str, str] = {
     "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
     # chromadb (posthog) telemetry.
     "ANONYMIZED_TELEMETRY": "False",
+    # onnxruntime (the embedder): since 1.29 its Linux wheels post a process-information
+    # event to Microsoft (mobile.events.data.microsoft.com) and write a device id under
+    # ~/.cache/Microsoft; read once, when its environment is created.
+    "ORT_DISABLE_TELEMETRY": "1",
     # unstructured: usage pings and its start-up notice.
     **UNSTRUCTURED_ENV,
     # Streamlit usage statistics.

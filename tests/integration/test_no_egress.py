@@ -46,6 +46,7 @@ TELEMETRY_VARS = {
     "HF_HUB_DISABLE_PROGRESS_BARS",
     "DISABLE_TELEMETRY",
     "ANONYMIZED_TELEMETRY",
+    "ORT_DISABLE_TELEMETRY",
     "CHROMA_TELEMETRY",
     "DO_NOT_TRACK",
     "SCARF_NO_ANALYTICS",
@@ -347,3 +348,5 @@ def test_full_pipeline_without_a_network(sample_copy: Path, tmp_path: Path) -> N
             assert trace.exists(), name
             bad = _non_loopback_syscalls(trace)
             assert not bad, f"rag {name}: outbound syscalls:\n" + "\n".join(bad)
+    # onnxruntime writes a telemetry device id here unless told not to.
+    assert not (tmp_path / "home" / ".cache" / "Microsoft").exists()
