@@ -1,5 +1,4 @@
-"""Ingest throughput, memory and retrieval: rag ingest against the raw embedder and a plain
-LlamaIndex pipeline.
+"""Ingest speed, memory and retrieval: rag ingest vs the raw embedder and plain LlamaIndex.
 
     python bench/ingest_throughput.py                 # 120 pages of the PostgreSQL 15 manual
                                                       # + 300 CISI documents as files
@@ -18,13 +17,18 @@ own process (this script with ``--stage``), so its peak RSS is its own:
        first half of the pages, into another empty directory, to see whether memory grows
        with the corpus;
   (c)  plain LlamaIndex, as its tutorials show: ``SimpleDirectoryReader`` +
-       ``VectorStoreIndex.from_documents`` on a ``ChromaVectorStore``, same embedder;
+       ``VectorStoreIndex.from_documents`` on a ``ChromaVectorStore``, same embedding model
+       (sentence-transformers), rag's chunk size and overlap (in LlamaIndex's tokens);
   (d)  ``rag ingest`` again, nothing changed.
 
 Times: ``seconds`` is the work alone, with the model loaded and warmed up (for (a)/(a') the
 embedding only, not parsing and chunking). ``load s`` is from the stage's process launch to
 the model being ready (interpreter, imports, model). ``+load s`` is the whole command's
-wall time: launch to the end of the work, what a user waits for ((a)/(a'): load + embedding).
+wall time: launch to the end of the work, what a user waits for ((a)/(a'): load + embedding);
+``+load`` the pages per minute it makes. ``cpu s``: CPU seconds (user + system) of the
+stage's process and its children from launch to the end of the work ((a') includes parsing
+and chunking), steadier than wall time on a shared machine. The machine's other load
+changes absolute times; compare ratios within one run.
 
 Retrieval (manual only): after (b) and (c), and outside their timings, the same process
 asks each question of ``bench/pg_questions.jsonl`` whose page is in the corpus (written by
@@ -34,10 +38,11 @@ default mode, and dense alone for comparison), LlamaIndex through
 mapped to their files (distinct, in rank order). hit@5: the question's page is among them;
 MRR: 1 / its rank among those files (0 if absent).
 
-Reported: chunks/s, pages/min, peak RSS (the stage's process; ``worker``: the peak of its
-child processes, rag's parser worker), the ratios b/a and b/a' (chunk throughput against the
-embedder alone), b/c (pages per minute against the plain pipeline, warm and with loading)
-and d/b, hit@5 and MRR, and rag's peak RSS at both corpus sizes.
+Reported: chunks/s, pages/min, peak RSS (the stage's process, at the end of the work, before
+any question; ``worker``: the largest peak of its child processes, i.e. rag's parser worker),
+the ratios b/a and b/a' (chunk throughput against the embedder alone), b/c (pages per minute
+against the plain pipeline, warm and with loading) and d/b; hit@5 and MRR, with the
+questions one or both miss; rag's peak RSS at both corpus sizes.
 """
 
 from __future__ import annotations
@@ -90,21 +95,25 @@ def run_stage(name: str, corpus: Path, data: Path, launched: float, questions: P
     print(json.dumps(result | {"files": len(files)}))
 
 
-def peak_rss() -> dict[str, float]:
-    """Peak RSS in MB of this process and of its child processes (rag's parser worker)."""
+def usage() -> dict[str, float]:
+    """Peak RSS in MB of this process and of its child processes (rag's parser worker), and
+    the CPU seconds (user + system) all of them have used so far."""
     import psutil
 
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # exited ones
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    gone = resource.getrusage(resource.RUSAGE_CHILDREN)  # exited children
+    worker, cpu = gone.ru_maxrss / 1024, me.ru_utime + me.ru_stime + gone.ru_utime + gone.ru_stime
     for child in psutil.Process().children(recursive=True):
         try:
             status = Path(f"/proc/{child.pid}/status").read_text()
-        except OSError:
+            times = child.cpu_times()
+        except (OSError, psutil.Error):
             continue
+        cpu += times.user + times.system
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 worker = max(worker, int(line.split()[1]) / 1024)
-    return {"rss_mb": me, "worker_mb": worker}
+    return {"rss_mb": me.ru_maxrss / 1024, "worker_mb": worker, "cpu": cpu}
 
 
 def stage_app_raw(files, corpus, data, launched, asked) -> dict[str, Any]:
@@ -138,7 +147,7 @@ def stage_app_raw(files, corpus, data, launched, asked) -> dict[str, Any]:
         "prep": prep,
         "chunks": len(texts),
         "embedder": f"{type(embedder).__name__} {getattr(embedder, 'name', '')}".strip(),
-    } | peak_rss()
+    } | usage()
 
 
 def stage_raw(files, corpus, data, launched, asked) -> dict[str, Any]:
@@ -168,7 +177,7 @@ def stage_raw(files, corpus, data, launched, asked) -> dict[str, Any]:
         "seconds": seconds,
         "wall": load + seconds,
         "chunks": len(texts),
-    } | peak_rss()
+    } | usage()
 
 
 def stage_rag(files, corpus, data, launched, asked) -> dict[str, Any]:
@@ -188,7 +197,7 @@ def stage_rag(files, corpus, data, launched, asked) -> dict[str, Any]:
         "chunks": report.chunks_written,
         "failed": len(report.failed),
         "mode": assistant.settings.retrieval_mode,
-    } | peak_rss()
+    } | usage()
     if asked:
         modes = {"rag": assistant.settings.retrieval_mode, "rag dense": "dense"}
         result["retrieval"] = {
@@ -208,13 +217,17 @@ def stage_llamaindex(files, corpus, data, launched, asked) -> dict[str, Any]:
     from llama_index.vector_stores.chroma import ChromaVectorStore
     from sentence_transformers import SentenceTransformer
 
+    from rag import Settings
     from rag.models import bundled_embedder
 
+    settings = Settings()
     model = SentenceTransformer(str(bundled_embedder()), device="cpu")
 
     class Embed(BaseEmbedding):
         def _get_text_embeddings(self, texts):
-            return model.encode(texts, batch_size=32, normalize_embeddings=True).tolist()
+            return model.encode(
+                texts, batch_size=settings.embed_batch_size, normalize_embeddings=True
+            ).tolist()
 
         def _get_text_embedding(self, text):
             return self._get_text_embeddings([text])[0]
@@ -225,9 +238,12 @@ def stage_llamaindex(files, corpus, data, launched, asked) -> dict[str, Any]:
         async def _aget_query_embedding(self, query):
             return self._get_query_embedding(query)
 
-    LISettings.embed_model = Embed(embed_batch_size=32)
+    LISettings.embed_model = Embed(embed_batch_size=settings.embed_batch_size)
     LISettings.llm = None
-    LISettings.chunk_size = 256
+    # rag's chunk size and overlap: setting the size alone leaves SentenceSplitter's default
+    # overlap of 200 (of 256), which embeds about four times as many chunks
+    LISettings.chunk_size = settings.chunk_size
+    LISettings.chunk_overlap = settings.chunk_overlap
     model.encode(["warm up"])  # as (b): time from the first file on
     load = time.time() - launched
     t = time.perf_counter()
@@ -246,7 +262,7 @@ def stage_llamaindex(files, corpus, data, launched, asked) -> dict[str, Any]:
         "wall": time.time() - launched,
         "chunks": store._collection.count(),
         "failed": 0,
-    } | peak_rss()
+    } | usage()
     if asked:
         retriever = index.as_retriever(similarity_top_k=K)
         result["retrieval"] = {"llamaindex": ask(asked, retriever.retrieve)}
@@ -303,18 +319,18 @@ def stage(name: str, corpus: Path, data: Path, questions: Path | None = None) ->
 def print_stages(r: dict[str, dict[str, Any]]) -> None:
     print(
         f"{'stage':30} {'load s':>6} {'seconds':>7} {'+load s':>7} {'chunks':>6} "
-        f"{'chunks/s':>8} {'pages/min':>9} {'+load':>6} {'peak RSS':>8} {'worker':>7}"
+        f"{'chunks/s':>8} {'pages/min':>9} {'+load':>6} {'cpu s':>6} {'peak RSS':>8} {'worker':>7}"
     )
     for name in STAGES:
         m = r[name]
         rate = m["chunks"] / m["seconds"] if m["seconds"] else 0.0
         ppm = 60 * m["files"] / m["seconds"] if m["seconds"] else 0.0
         ppm_load = 60 * m["files"] / m["wall"]
-        rss = f"{m['rss_mb']:7.0f}M" if "rss_mb" in m else f"{'-':>8}"
-        worker = f"{m['worker_mb']:6.0f}M" if m.get("worker_mb") else f"{'-':>7}"
+        worker = f"{m['worker_mb']:6.0f}M" if m["worker_mb"] else f"{'-':>7}"
         print(
             f"{STAGES[name]:30} {m['load']:6.1f} {m['seconds']:7.1f} {m['wall']:7.1f} "
-            f"{m['chunks']:6d} {rate:8.1f} {ppm:9.1f} {ppm_load:6.1f} {rss} {worker}"
+            f"{m['chunks']:6d} {rate:8.1f} {ppm:9.1f} {ppm_load:6.1f} {m['cpu']:6.1f} "
+            f"{m['rss_mb']:7.0f}M {worker}"
         )
     failed = {STAGES[n].split()[0]: m["failed"] for n, m in r.items() if m.get("failed")}
     if failed:
@@ -328,10 +344,11 @@ def print_stages(r: dict[str, dict[str, Any]]) -> None:
         f"b/a chunk throughput {speed(b) / speed(a):.2f}, b/a' {speed(b) / speed(a2):.2f} "
         f"(target >= 0.95); a'/a {speed(a2) / speed(a):.2f}"
     )
+    serial = a2["prep"] + a2["seconds"]
     print(
-        f"b: {b['seconds']:.1f} s = embedding (a') {a2['seconds']:.1f} s + rag's parsing and "
-        f"chunking alone (timed in a') {a2['prep']:.1f} s + the rest (store, keyword index, "
-        f"manifest) {b['seconds'] - a2['seconds'] - a2['prep']:.1f} s"
+        f"b {b['seconds']:.1f} s against the same work done one step after the other in a': "
+        f"rag's parsing and chunking {a2['prep']:.1f} s + embedding {a2['seconds']:.1f} s "
+        f"= {serial:.1f} s (b/that {b['seconds'] / serial:.2f})"
     )
     print(
         f"b/c pages/min {c['seconds'] / b['seconds']:.2f} warm, "
@@ -372,12 +389,18 @@ def print_retrieval(r: dict[str, dict[str, Any]], asked: list[dict[str, str]]) -
         for q, x, y in zip(asked, rag, li, strict=True)
         if (q["page"] in x) != (q["page"] in y)
     ]
-    if differ:
-        print("questions only one of them finds (its top files):")
-    for q, x, y in differ:
-        print(f"  {q['page']}: {q['question']}")
-        print(f"    rag {'hit ' if q['page'] in x else 'miss'}: {', '.join(x)}")
-        print(f"    LI  {'hit ' if q['page'] in y else 'miss'}: {', '.join(y)}")
+    both = [
+        (q, x, y)
+        for q, x, y in zip(asked, rag, li, strict=True)
+        if q["page"] not in x and q["page"] not in y
+    ]
+    for title, cases in (("only one of them finds", differ), ("neither finds", both)):
+        if cases:
+            print(f"questions {title} (each one's top files):")
+        for q, x, y in cases:
+            print(f"  {q['page']}: {q['question']}")
+            print(f"    rag {'hit ' if q['page'] in x else 'miss'}: {', '.join(x)}")
+            print(f"    LI  {'hit ' if q['page'] in y else 'miss'}: {', '.join(y)}")
 
 
 def print_memory(half: dict[str, Any], full: dict[str, Any]) -> None:
