@@ -1,7 +1,7 @@
 """Text -> vectors, behind a small interface.
 
 Two backends for a sentence-transformers model folder: :class:`OnnxEmbedder`, the model as
-an int8 ONNX graph run by onnxruntime (the default, 1.67x faster at the same retrieval
+an int8 ONNX graph run by onnxruntime (the default, 2.3x faster at the same retrieval
 quality; see :mod:`rag.embed_export`), and :class:`SentenceTransformerEmbedder` (torch).
 :func:`open_embedder` picks one from the settings.
 """
