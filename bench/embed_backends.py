@@ -20,7 +20,7 @@ Backends, all on the bundled all-MiniLM-L6-v2, batch 32, at most 256 tokens, 2 t
                         tensor (the textbook recipe);
 * ``onnx-uint8``     -- the same with QUInt8 weights;
 * ``onnx-opt-int8``  -- ``onnx-opt`` quantised, QInt8 weights per output channel;
-* ``app``            -- what rag runs by default (``rag.embed.open_embedder``): the
+* ``app``            -- what rag runs by default (``rag.models.open_embedder``): the
                         ``onnx-opt-int8`` graph, built by rag/embed_export.py, one text per
                         call (so a chunk's vector does not depend on its batch).
 
@@ -129,12 +129,12 @@ class OnnxEmbedder:
 def make_backend(name: str, model_dir: Path, onnx_dir: Path, batch_size: int) -> Backend:
     if name == APP:
         from rag.config import Settings
-        from rag.embed import open_embedder
+        from rag.models import open_embedder
 
         return open_embedder(Settings())
     if name in ONNX_BACKENDS:
         return OnnxEmbedder(onnx_dir / f"{name}.onnx", model_dir, batch_size)
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.models.embed import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder(model_dir, batch_size=batch_size)
     if name == "torch-int8":
@@ -157,7 +157,7 @@ def build_onnx(model_dir: Path, folder: Path) -> dict[str, float]:
     (rag/embed_export.py); seconds per file. Run it in a child
     process: after tracing, the traced torch module no longer gave the same vectors (seen with
     torch 2.13 / transformers 5.24), and the export's memory should not stay."""
-    from rag.embed_export import export_graph, fuse_graph, quantise_graph
+    from rag.models.embed_export import export_graph, fuse_graph, quantise_graph
 
     warnings.simplefilter("ignore")  # the tracer's and the quantiser's advice, every build
     logging.getLogger().setLevel(logging.ERROR)
@@ -184,7 +184,7 @@ def build_onnx(model_dir: Path, folder: Path) -> dict[str, float]:
 def onnx_folder(cache: Path, model_dir: Path) -> Path:
     """Keyed by the weights and the versions of the exporter and the optimiser."""
     tools = [f"{p}={importlib.metadata.version(p)}" for p in ("torch", "onnxruntime")]
-    from rag.embed_export import OPSET
+    from rag.models.embed_export import OPSET
 
     stamp = (model_dir / "model.safetensors").read_bytes() + f"{tools} opset{OPSET}".encode()
     key = hashlib.sha256(stamp).hexdigest()[:16]
@@ -218,8 +218,8 @@ def cisi_chunks(quick: bool) -> tuple[list[tuple[str, str]], list[Query]]:
     from ingest.chunk import Chunker
     from ingest.types import Block
     from rag.config import Settings
-    from rag.embed import SentenceTransformerEmbedder
-    from rag.models import bundled_embedder
+    from rag.models.bundled import bundled_embedder
+    from rag.models.embed import SentenceTransformerEmbedder
 
     docs, queries = cisi(QUICK_DOCS if quick else None)
     settings = Settings()
@@ -371,7 +371,7 @@ def main() -> None:
     from rag.privacy import lock_down
 
     lock_down()  # offline, and no onnxruntime telemetry; inherited by the child processes
-    from rag.models import bundled_embedder
+    from rag.models.bundled import bundled_embedder
 
     model_dir = bundled_embedder()
     cache = Path(os.environ.get("RAG_BENCH_CACHE", Path.home() / ".cache" / "rag-bench"))

@@ -98,7 +98,7 @@ def parse_cisi(path: Path, fields: Sequence[str]) -> list[tuple[str, str]]:
 
 def _cache_path(texts: Sequence[str]) -> Path:
     from rag.config import Settings
-    from rag.embed import open_embedder
+    from rag.models import open_embedder
 
     h = hashlib.sha256(open_embedder(Settings()).name.encode())
     for t in texts:
@@ -118,7 +118,7 @@ def _load(path: Path, n: int) -> np.ndarray | None:
 def embed_cached(texts: list[str], superset: list[str] | None = None) -> np.ndarray:
     """Embeddings of ``texts``; sliced from the cached ``superset`` when that is a prefix."""
     from rag.config import Settings
-    from rag.embed import open_embedder
+    from rag.models import open_embedder
 
     if superset is not None and superset[: len(texts)] == texts:
         full = _load(_cache_path(superset), len(superset))

@@ -156,10 +156,10 @@ def stage_raw(files, corpus, data, launched, asked) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
     from rag import Settings
-    from rag.models import bundled_embedder
+    from rag.models.bundled import bundled_embedder
 
     settings = Settings()
-    path = settings.embed_model or bundled_embedder()
+    path = Path(settings.embed_model) if settings.embed_model else bundled_embedder()
     model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
     model.encode(["warm up"], batch_size=settings.embed_batch_size, normalize_embeddings=True)
     load = time.time() - launched
@@ -218,7 +218,7 @@ def stage_llamaindex(files, corpus, data, launched, asked) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
     from rag import Settings
-    from rag.models import bundled_embedder
+    from rag.models.bundled import bundled_embedder
 
     settings = Settings()
     model = SentenceTransformer(str(bundled_embedder()), device="cpu")

@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 from ingest.chunk import Chunker  # noqa: E402
 from ingest.parse import parse  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.embed import Embedder, open_embedder  # noqa: E402
+from rag.models import Embedder, open_embedder  # noqa: E402
 from rag.retrieve import Passage  # noqa: E402
 from rag.store.base import Record  # noqa: E402
 from rag.verify import (  # noqa: E402

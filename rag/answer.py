@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag.cite import CitationStream, cited_numbers, clean_citations, overlap_attribution
+from rag.errors import ModelError
 from rag.retrieve import Passage
 from rag.verify import SentenceCheck, Verification
 
@@ -69,6 +70,8 @@ class Answer:
     """Why the mode differs from the one asked for (``auto`` falling back), if it does."""
     model_text: str | None = None
     """The model's own answer when ``text`` is something else (auto fallback, strict)."""
+    model_error: str | None = None
+    """Why the model could not answer (then ``text`` is the extractive answer)."""
 
     @property
     def unsupported(self) -> list[SentenceCheck]:
@@ -84,6 +87,8 @@ class Answer:
         }
         if self.note:
             out["note"] = self.note
+        if self.model_error:
+            out["model_error"] = self.model_error
         return out
 
 
@@ -185,17 +190,20 @@ class AnswerStream:
         finish: Callable[[Answer], Answer] | None = None,
         ready: Answer | None = None,
         on_done: Callable[[Answer], None] | None = None,
+        failed: Callable[[ModelError], Answer] | None = None,
     ) -> None:
         """``tokens`` None and ``ready`` None: refused without calling the model.
         ``ready``: an answer made without the model (extractive), yielded at once.
         ``finish``: applied to the model's answer once streaming ends (verification).
-        ``on_done``: called once with the final answer (the audit log)."""
+        ``on_done``: called once with the final answer (the audit log).
+        ``failed``: the answer to give when the model fails (before or mid-answer)."""
         self.question = question
         self.passages = passages
         self._tokens = tokens
         self._timings = timings
         self._clock = clock
         self._finish = finish
+        self._failed = failed
         self._answer: Answer | None = ready
         self._on_done = on_done
         if tokens is None and ready is None:
@@ -220,16 +228,22 @@ class AnswerStream:
             return
         raw: list[str] = []
         started = self._clock()
-        for piece in CitationStream(len(self.passages))(self._tokens):
-            if not raw:
-                self._timings["first_token_s"] = (
-                    self._clock() - started + self._timings.get("retrieval_s", 0.0)
-                )
-            raw.append(piece)
-            yield piece
-        self._timings["generation_s"] = self._clock() - started
-        answer = build_answer(self.question, "".join(raw), self.passages, self._timings)
-        self._answer = self._finish(answer) if self._finish and not answer.refused else answer
+        try:
+            for piece in CitationStream(len(self.passages))(self._tokens):
+                if not raw:
+                    self._timings["first_token_s"] = (
+                        self._clock() - started + self._timings.get("retrieval_s", 0.0)
+                    )
+                raw.append(piece)
+                yield piece
+        except ModelError as exc:
+            if self._failed is None:
+                raise
+            self._answer = self._failed(exc)
+        else:
+            self._timings["generation_s"] = self._clock() - started
+            answer = build_answer(self.question, "".join(raw), self.passages, self._timings)
+            self._answer = self._finish(answer) if self._finish and not answer.refused else answer
         if self._on_done is not None:
             self._on_done(self._answer)
 

@@ -13,10 +13,11 @@ write lock (:mod:`rag.locking`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -27,11 +28,11 @@ from rag.answer import REFUSAL, Answer, AnswerStream, verified_answer
 from rag.audit import AuditLog
 from rag.config import AnswerMode, RetrievalMode, Settings
 from rag.conversation import standalone_query
-from rag.embed import Embedder, open_embedder
-from rag.generate import Generator, open_generator
+from rag.errors import ModelError, RagError
 from rag.indexer import Indexer, IngestReport, Progress
 from rag.keyword import KeywordIndex
 from rag.locking import WriteLock
+from rag.models import Embedder, Generator, open_embedder, open_generator
 from rag.privacy import lock_down
 from rag.prompt import build_messages
 from rag.retrieve import Passage, Retriever
@@ -59,6 +60,8 @@ class Assistant:
         self._stores: dict[str, VectorStore] = {}
         self._keyword: dict[str, KeywordIndex] = {}
         self._lock = threading.RLock()
+        self.model_problem: str | None = None
+        """Why the chat model could not be loaded by :meth:`warm_up`, if it could not."""
         # Held by each document commit and each search: a search never sees half a commit.
         self._commit = threading.RLock()
 
@@ -85,11 +88,49 @@ class Assistant:
             "generator": generator is not None and bool(getattr(generator, "loaded", True)),
         }
 
+    def model_status(self) -> str:
+        """The chat model in one line: which, where it runs, and how (or why it cannot)."""
+        s = self.settings
+        if s.llm_backend == "openai":
+            where = f"served by {s.llm_url}"
+        elif s.llm_backend == "transformers":
+            where = "transformers, in this process"
+        else:
+            where = "llama.cpp, in its own process"
+        try:
+            generator = self.generator
+            runtime = getattr(generator, "runtime", None)
+        except RagError as exc:
+            return f"unavailable: {exc}"
+        line = f"{generator.name} ({where})"
+        if self.model_problem:
+            return f"{line}, unavailable: {self.model_problem}"
+        if runtime is not None:
+            line += f"; {runtime.describe()}"
+        return line
+
     def warm_up(self, collection: str | None = None) -> None:
-        """Load the embedder, the chat model and the keyword index now, not at the first question."""
+        """Load the embedder, the chat model and the keyword index now, not at the first
+        question. A chat model that cannot load is remembered in :attr:`model_problem`
+        (questions then get extractive answers with a note), not raised."""
         self.embedder.embed_query("warm-up")
-        self.generator.load()
+        try:
+            self.generator.load()
+        except ModelError as exc:
+            self.model_problem = str(exc)
         self.keyword_index(collection)
+
+    def prestart(self) -> None:
+        """Begin loading the chat model in the background, so that it is ready by the
+        time retrieval is done (a local model's process starts in about a second)."""
+
+        def start() -> None:
+            starter = getattr(self.generator, "prestart", None)
+            if starter is not None:
+                with contextlib.suppress(RagError):  # the question will report it
+                    starter()
+
+        threading.Thread(target=start, name="rag-model-start", daemon=True).start()
 
     @cached_property
     def manifest(self) -> Manifest:
@@ -454,9 +495,13 @@ class Assistant:
             [(p.source, p.page, text) for p, text in zip(passages, texts, strict=True)],
             previous,
         )
-        tokens = self.generator.stream(
-            messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature
-        )
+
+        def tokens() -> Iterator[str]:
+            # Opening the model (a probe, a child process, a server) happens here too, so
+            # that every way the model can fail ends in ``failed`` below.
+            yield from self.generator.stream(
+                messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature
+            )
 
         def finish(answer: Answer) -> Answer:
             checked = verify(answer.text, passages, self.embedder, self._thresholds)
@@ -476,8 +521,21 @@ class Assistant:
                 return fallback
             return verified_answer(answer, checked, "generative", strict)
 
+        def failed(error: ModelError) -> Answer:
+            note = f"The model could not answer ({error}); showing the passages' own words instead."
+            fallback = self._extractive(question, passages, timings, note)
+            fallback.model_error = str(error)
+            return fallback
+
         return AnswerStream(
-            question, passages, tokens, timings, time.perf_counter, finish, on_done=audited
+            question,
+            passages,
+            tokens(),
+            timings,
+            time.perf_counter,
+            finish,
+            on_done=audited,
+            failed=failed,
         )
 
     @property

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,7 +109,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("groups", nargs="*", metavar="G")
     p = usub.add_parser("passwd", parents=[admin], help="set a password (RAG_NEW_PASSWORD)")
     p.add_argument("name")
-    sub.add_parser("prepare", help="build the fast (ONNX int8) embedder now; make install runs it")
+    sub.add_parser(
+        "prepare",
+        help="build the fast (ONNX int8) embedder and measure how llama.cpp runs here; "
+        "make install runs it",
+    )
+    sub.add_parser("info", parents=[admin], help="the models, how they run here, the data")
+    p = sub.add_parser(
+        "model-server",
+        help="serve the configured GGUF model over an OpenAI-compatible API (llama.cpp)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--embedding", action="store_true", help="serve /v1/embeddings too")
     p = sub.add_parser("ui", parents=[common], help="start the web UI (Streamlit)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
@@ -137,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "ui":
         return _ui(args)
+    if args.command == "model-server":
+        return _model_server(args)
     if args.command == "ingest":
         # The parser worker's start (~4 s of imports) overlaps this process's own imports,
         # the store's opening and the embedder's loading.
@@ -169,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # ``rag search ... | head``: the reader has gone, and that is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _shown(path: str) -> str:
@@ -179,7 +197,6 @@ def _shown(path: str) -> str:
 
 def _sign_in(assistant: Any, name: str | None) -> Any:
     """The signed-in user for ``--user``/``RAG_USER``, or None when no name is given."""
-    import os
 
     name = name or os.environ.get("RAG_USER") or None
     if name is None:
@@ -195,7 +212,6 @@ def _sign_in(assistant: Any, name: str | None) -> Any:
 
 
 def _new_password(name: str) -> str:
-    import os
 
     password = os.environ.get("RAG_NEW_PASSWORD")
     if password is not None:
@@ -227,10 +243,13 @@ def _ingest(assistant: Any, args: argparse.Namespace) -> int:
 
 
 def _ask(assistant: Any, args: argparse.Namespace) -> int:
+    if assistant.settings.answer_mode != "extractive":
+        assistant.prestart()
     stream = assistant.ask_stream(args.question, prefix=args.under, user=args.user)
     if args.json:
-        print(json.dumps(stream.answer.to_json(), ensure_ascii=False))
-        return EXIT_OK
+        answer = stream.answer
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return _model_failed(answer)
     streamed = []
     for piece in stream:
         streamed.append(piece)
@@ -254,7 +273,16 @@ def _ask(assistant: Any, args: argparse.Namespace) -> int:
         for c in answer.citations:
             print(f"  [{c.n}] {_shown(label(c.source, c.page))}  ({_shown(c.source)})")
             print(f'      "{c.quote}"')
-    return EXIT_OK
+    return _model_failed(answer)
+
+
+def _model_failed(answer: Any) -> int:
+    """Exit 3, with one line on stderr, when the model failed (the passages' own words
+    were shown instead)."""
+    if answer.model_error is None:
+        return EXIT_OK
+    print(f"rag: {answer.model_error}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _search(assistant: Any, args: argparse.Namespace) -> int:
@@ -340,7 +368,6 @@ def _ui(args: argparse.Namespace) -> int:
     Every privacy setting is passed on the command line as well as in the
     app's own .streamlit/config.toml, so it holds from any working directory.
     """
-    import os
 
     from rag.privacy import STREAMLIT_FLAGS, lock_down
 
@@ -393,7 +420,6 @@ def _access(assistant: Any, args: argparse.Namespace) -> int:
 
 
 def _abspath(path: str) -> str:
-    import os
 
     return os.path.abspath(os.path.expanduser(path))
 
@@ -433,12 +459,50 @@ def _check(assistant: Any, args: argparse.Namespace) -> int:
 
 
 def _prepare(assistant: Any, args: argparse.Namespace) -> int:
-    """Build what the first use would otherwise build (it touches no documents)."""
+    """Build and measure what the first use would otherwise (it touches no documents)."""
     embedder = assistant.embedder
     embedder.embed(["ready"])
     where = getattr(embedder, "graph", None) or getattr(embedder, "path", "")
     print(f"embedder: {embedder.name} ({where})")
+    print(f"chat model: {assistant.model_status()}")
     return EXIT_OK
+
+
+def _info(assistant: Any, args: argparse.Namespace) -> int:
+    s = assistant.settings
+    print(f"chat model   {assistant.model_status()}")
+    embed = s.embed_model or "bundled all-MiniLM-L6-v2"
+    print(f"embedder     {embed} ({s.embed_backend}{', ' + s.embed_url if s.embed_url else ''})")
+    print(f"data         {_shown(str(s.data_dir))}")
+    for name in assistant.collections():
+        docs = assistant.documents(name, user=args.user)
+        print(f"collection   {name}: {len(docs)} documents")
+    return EXIT_OK
+
+
+def _model_server(args: argparse.Namespace) -> int:
+    """Replace this process with llama.cpp serving the configured GGUF on a TCP port,
+    its fast paths decided by the probe (rag.models.llama_runtime)."""
+    from rag.config import Settings
+    from rag.models.bundled import bundled_chat_model
+    from rag.privacy import lock_down
+
+    lock_down()
+    settings = Settings()
+    if settings.llm_backend != "llama_cpp":
+        print("rag model-server: serves GGUF models (RAG_LLM_BACKEND=llama_cpp)", file=sys.stderr)
+        return EXIT_USAGE
+    model = Path(settings.llm_model).expanduser() if settings.llm_model else bundled_chat_model()
+    command = [sys.executable, "-m", "rag.models.llama_server", str(model)]
+    command += ["--host", args.host, "--port", str(args.port), "--n-ctx", str(settings.llm_context)]
+    command += ["--cache-dir", str(settings.model_cache)]
+    if settings.threads:
+        command += ["--threads", str(settings.threads)]
+    if args.embedding:
+        command.append("--embedding")
+    print(f"rag: {model.name} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
+    os.execv(sys.executable, command)
+    return EXIT_ERROR  # not reached
 
 
 def _users(assistant: Any, args: argparse.Namespace) -> int:
@@ -485,6 +549,7 @@ _COMMANDS = {
     "audit": _audit,
     "check": _check,
     "prepare": _prepare,
+    "info": _info,
     "users": _users,
     "eval": _eval,
     "ingest": _ingest,

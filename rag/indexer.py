@@ -35,7 +35,7 @@ from ingest.errors import VANISHED, ParseError
 from ingest.manifest import DocumentRecord, Manifest
 from ingest.parse import SUPPORTED_SUFFIXES
 from ingest.pipeline import ParseLimits, Prepared, prepare
-from rag.embed import Embedder
+from rag.models.base import Embedder
 from rag.store.base import Record, VectorStore
 
 __all__ = ["Indexer", "IngestReport", "chunk_id"]

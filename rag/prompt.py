@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from rag.generate.base import Message
+from rag.models.base import Message
 
 __all__ = ["SYSTEM_PROMPT", "build_messages", "label"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.config import RetrievalMode
-from rag.embed import Embedder
 from rag.keyword import KeywordIndex
+from rag.models.base import Embedder
 from rag.store.base import Record, VectorStore
 
 __all__ = ["Passage", "Retriever", "reciprocal_rank_fusion"]

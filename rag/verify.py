@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rag.cite import cited_numbers
-from rag.embed import Embedder
+from rag.models.base import Embedder
 from rag.retrieve import Passage
 
 __all__ = [

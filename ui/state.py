@@ -120,15 +120,11 @@ def sidebar(a: Assistant) -> Choices:
         top_k = st.slider("Passages (top-k)", 1, 20, s.top_k, key="top_k")
         mode = st.radio("Mode", MODES, index=MODES.index(s.retrieval_mode), key="mode")
         st.subheader("Installation")
-        loaded = a.loaded
-        generator = a.generator
-        st.caption(
-            f"Chat model: **{generator.name}** ({s.llm_backend}) — "
-            + ("loaded" if loaded["generator"] else "not loaded")
-        )
+        st.caption(f"Chat model: {a.model_status()}")
         embedder_name = PurePath(str(s.embed_model)).name if s.embed_model else "all-MiniLM-L6-v2"
         st.caption(
-            f"Embedder: **{embedder_name}** — " + ("loaded" if loaded["embedder"] else "not loaded")
+            f"Embedder: **{embedder_name}** — "
+            + ("loaded" if a.loaded["embedder"] else "not loaded")
         )
         st.text_input("Data directory", str(s.data_dir), disabled=True, key="data_dir")
         st.caption("Models and data directory are set with RAG_* variables; restart to change.")

@@ -9,9 +9,9 @@ import pytest
 
 from rag import Assistant, Settings
 from rag.errors import ConfigError, ModelError
-from rag.generate import open_generator
-from rag.generate.base import Message
-from rag.models import bundled_chat_model
+from rag.models import open_generator
+from rag.models.base import Message
+from rag.models.bundled import bundled_chat_model
 
 pytestmark = pytest.mark.slow
 

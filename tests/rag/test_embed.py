@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.embed import OnnxEmbedder, SentenceTransformerEmbedder, open_embedder
-from rag.embed_export import graph_folder, unsupported
 from rag.errors import ModelError
-from rag.models import bundled_embedder
+from rag.models import open_embedder
+from rag.models.bundled import bundled_embedder
+from rag.models.embed import OnnxEmbedder, SentenceTransformerEmbedder
+from rag.models.embed_export import graph_folder, unsupported
 
 pytestmark = pytest.mark.slow
 

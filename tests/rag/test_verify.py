@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.config import Settings
-from rag.embed import Embedder, open_embedder
+from rag.models import Embedder, open_embedder
 from rag.retrieve import Passage
 from rag.store.base import Record
 from rag.verify import extractive_answer, key_facts, passage_spans, split_answer, verify

@@ -23,7 +23,10 @@ def show_sources(answer: Answer) -> None:
     if answer.refused:
         st.info(REFUSAL + " Try other words, or check the document is in the library.", icon="🔎")
         return
-    if answer.note:
+    if answer.model_error:
+        st.error(f"The model could not answer: {answer.model_error}", icon="⚠️")
+        st.caption("ℹ️ Showing the passages' own words instead.")
+    elif answer.note:
         st.caption(f"ℹ️ {answer.note}")
     for s in answer.unsupported:
         st.warning(f"Not supported by your documents: “{s.text}”", icon="⚠️")

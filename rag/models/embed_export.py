@@ -7,7 +7,7 @@ Built once, locally, from the model folder's own weights (nothing is downloaded)
 2. onnxruntime's BERT fusions (fused attention, skip layer norm, bias GELU);
 3. dynamic int8 quantisation of the weights, per output channel.
 
-On CISI, run as :class:`rag.embed.OnnxEmbedder` runs it, this is 2.3x faster than
+On CISI, run as :class:`rag.models.embed.OnnxEmbedder` runs it, this is 2.3x faster than
 sentence-transformers on torch and loses no retrieval quality (nDCG@10 +0.005;
 ``bench/embed_backends.py``). ``make install`` builds it (``rag prepare``); otherwise the
 first use does (about 20 s). The result is cached under
@@ -19,7 +19,7 @@ tokenizers. The build runs in a child process: after tracing, the traced torch m
 no longer gave the same vectors (torch 2.13 / transformers 5.24), and the export's
 memory must not stay in the app.
 
-Run as ``python -m rag.embed_export MODEL_DIR FOLDER`` (what :func:`prepared_graph` does).
+Run as ``python -m rag.models.embed_export MODEL_DIR FOLDER`` (what :func:`prepared_graph` does).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def prepared_graph(model_dir: Path, cache: Path) -> Path:
             log.warning("preparing the fast embedder for %s, once (about 15 s)", model_dir)
             started = time.perf_counter()
             done = subprocess.run(
-                [sys.executable, "-m", "rag.embed_export", str(model_dir), str(folder)],
+                [sys.executable, "-m", "rag.models.embed_export", str(model_dir), str(folder)],
                 capture_output=True,
                 text=True,
                 check=False,

@@ -2,8 +2,9 @@
 
 Two backends for a sentence-transformers model folder: :class:`OnnxEmbedder`, the model as
 an int8 ONNX graph run by onnxruntime (the default, 2.3x faster at the same retrieval
-quality; see :mod:`rag.embed_export`), and :class:`SentenceTransformerEmbedder` (torch).
-:func:`open_embedder` picks one from the settings.
+quality; see :mod:`rag.models.embed_export`), and :class:`SentenceTransformerEmbedder` (torch).
+:func:`local_embedder` picks one from the settings (:func:`rag.models.open_embedder`
+also offers an embeddings server).
 """
 
 from __future__ import annotations
@@ -13,40 +14,28 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.errors import ModelError
+from rag.models.base import Embedder
 
 if TYPE_CHECKING:
     from rag.config import Settings
 
-__all__ = ["Embedder", "OnnxEmbedder", "SentenceTransformerEmbedder", "open_embedder"]
+__all__ = [
+    "Embedder",
+    "OnnxEmbedder",
+    "SentenceTransformerEmbedder",
+    "bundled_tokenizer",
+    "local_embedder",
+]
 
 log = logging.getLogger(__name__)
-
-
-class Embedder(Protocol):
-    """Turns text into unit-length vectors.
-
-    Contract: ``embed`` returns a float32 array of shape ``(len(texts), dim)`` whose
-    rows have unit norm, so a dot product is a cosine similarity; ``tokenize``
-    returns the model's own tokens, so chunk sizes are counted as the model reads.
-    """
-
-    name: str
-    """Identifies the vectors: model and backend. The index records it, and an ingest
-    re-embeds a collection whose vectors came from another embedder."""
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    def embed_query(self, text: str) -> np.ndarray: ...
-
-    def tokenize(self, text: str) -> list[int]: ...
 
 
 class _Embedder:
@@ -135,7 +124,7 @@ class SentenceTransformerEmbedder(_Embedder):
 
 
 class OnnxEmbedder(_Embedder):
-    """The model folder's int8 ONNX graph (built by :mod:`rag.embed_export`) on onnxruntime.
+    """The model folder's int8 ONNX graph (built by :mod:`rag.models.embed_export`) on onnxruntime.
 
     Each text is run on its own. Dynamic quantisation scales activations per call, so in a
     padded batch a chunk's vector would depend on its neighbours (cosine 0.992 to itself
@@ -146,7 +135,7 @@ class OnnxEmbedder(_Embedder):
 
     def __init__(self, path: Path, graph: Path, threads: int | None = None) -> None:
         super().__init__(path)
-        from rag.embed_export import RECIPE
+        from rag.models.embed_export import RECIPE
 
         self.graph = graph
         self.name = f"{self.model_name}:onnx-int8:{RECIPE}"
@@ -203,13 +192,14 @@ class OnnxEmbedder(_Embedder):
         return np.stack(vectors).astype(np.float32, copy=False)
 
 
-def open_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings ask for: ``embed_backend`` ``onnx-int8``, ``torch``, or
+def local_embedder(settings: Settings) -> Embedder:
+    """The local embedder the settings ask for: ``embed_backend`` ``onnx-int8``, ``torch``, or
     ``auto`` (the ONNX graph when the model suits the recipe, else torch)."""
-    from rag.embed_export import prepared_graph, unsupported
-    from rag.models import bundled_embedder
+    from rag.models.bundled import bundled_embedder
+    from rag.models.embed_export import prepared_graph, unsupported
 
-    path = settings.embed_model or bundled_embedder()
+    path = Path(settings.embed_model).expanduser() if settings.embed_model else None
+    path = path or bundled_embedder()
     backend = settings.embed_backend
     if backend == "torch":
         return SentenceTransformerEmbedder(path, settings.embed_batch_size)
@@ -227,3 +217,12 @@ def open_embedder(settings: Settings) -> Embedder:
         log.warning("embedding on torch, slower: %s", exc)
         return SentenceTransformerEmbedder(path, settings.embed_batch_size)
     return OnnxEmbedder(path, graph, settings.threads)
+
+
+def bundled_tokenizer() -> Callable[[str], list[int]]:
+    """The bundled embedder's word-piece tokenizer, to count chunk sizes for an embedder
+    whose own tokenizer is not at hand (an embeddings server)."""
+    from rag.models.bundled import bundled_embedder
+
+    tokenizer = _Embedder(bundled_embedder())
+    return tokenizer.tokenize

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ModelError
-from rag.generate.base import Message
+from rag.models.base import Message
 
 __all__ = ["TransformersGenerator"]
 
