@@ -1,8 +1,8 @@
 """Query latency: retrieval p50/p95 at 10k and 100k chunks; time to first token and
-tokens/s of ``rag ask`` against raw llama.cpp on the identical prompt.
+pieces/s of rag's model paths against raw llama.cpp and the path before, in one run.
 
     python bench/query_latency.py            # 10k and 100k chunks, 5 questions x 3 rounds
-    python bench/query_latency.py --quick    # 2k chunks, 1 question (CI)
+    python bench/query_latency.py --quick    # 2k chunks, 2 questions (CI)
 
 Retrieval: chunks built from the CISI abstracts (each a blend of a real document's
 embedding with a neighbour's, plus noise, as in bench/hnsw_recall.py; its text a mix of
@@ -12,19 +12,21 @@ and keyword index rag uses. The 112 CISI queries are timed through
 query vectors; then hybrid again with each question embedded first by the app's embedder
 (the whole retrieval of a new question, the figure the <= 50 ms target is about).
 
-Generation: the same messages (question + retrieved passages from sample_docs/) go to
-llama.cpp directly (``create_chat_completion``, stream) and through ``Assistant``'s
-generator + citation stream. The KV cache is reset before each call, so neither side
-reuses the other's prompt. Ratios are rag / raw.
+Generation: the messages rag builds for five questions over sample_docs/ go to the
+bundled model run each way (see ``generation``), first token p50/p95 against the 1 s
+target, raw llama.cpp and the path before this change. The CPU flags and the probe's
+decision (rag.models.llama_runtime) are printed with the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +39,12 @@ from hnsw_recall import cisi_dataset, cisi_synthetic  # noqa: E402
 from rag import Assistant, Settings  # noqa: E402
 from rag.cite import CitationStream  # noqa: E402
 from rag.keyword import KeywordIndex  # noqa: E402
+from rag.models.base import Message  # noqa: E402
 from rag.prompt import build_messages  # noqa: E402
 from rag.retrieve import Retriever  # noqa: E402
 from rag.store import open_store  # noqa: E402
 from rag.store.base import Record  # noqa: E402
+from rag.verify import condense  # noqa: E402
 
 QUESTIONS = [
     "How many users were affected by the March server room outage?",
@@ -75,7 +79,7 @@ class _EmbeddingFirst(_FixedEmbedder):
     so the timing is a whole retrieval; the search itself uses the fixed vector."""
 
     def __init__(self, table: dict[str, np.ndarray]) -> None:
-        from rag.embed import open_embedder
+        from rag.models import open_embedder
 
         super().__init__(table)
         self.real = open_embedder(Settings())
@@ -138,7 +142,7 @@ def query_embedding() -> tuple[float, float]:
     from parse_cisi_texts import cisi_texts
 
     from rag.config import Settings
-    from rag.embed import open_embedder
+    from rag.models import open_embedder
 
     embedder = open_embedder(Settings())
     _, queries = cisi_texts()
@@ -151,52 +155,112 @@ def query_embedding() -> tuple[float, float]:
     return pct(times, 0.5) * 1000, pct(times, 0.95) * 1000
 
 
-def generation(questions: list[str], rounds: int) -> list[tuple[str, float, float, float, float]]:
+#: The first-token target of issue 11, on 2 cores with the bundled model.
+TTFT_TARGET_S = 1.0
+
+
+def _timed(pieces: Iterator[str]) -> tuple[float, float]:
+    """(seconds to the first piece, pieces per second after it) of a stream."""
+    started = time.perf_counter()
+    first, n = None, 0
+    for _ in pieces:
+        n += 1
+        first = first or time.perf_counter()
+    end = time.perf_counter()
+    first = first or end
+    return first - started, (n - 1) / max(end - first, 1e-9)
+
+
+def _messages(a: Assistant, questions: list[str], per_passage: int) -> list[list[Message]]:
+    out = []
+    for q in questions:
+        passages = a.search(q)
+        texts = condense(q, passages, a.embedder, per_passage)
+        out.append(
+            build_messages(q, [(p.source, p.page, t) for p, t in zip(passages, texts, strict=True)])
+        )
+    return out
+
+
+def generation(
+    questions: list[str], rounds: int
+) -> tuple[list[tuple[str, list[float], list[float]]], str]:
+    """Time to first token and pieces/s of each way of running the bundled model, on the
+    messages rag sends for ``questions``, asked round-robin ``rounds`` times (so no prompt
+    but the system prompt repeats), all in this one run. The rows:
+
+    * raw llama.cpp: the bundled GGUF in this process, KV cache reset before each call
+      (no reuse of anything): the floor rag is compared with;
+    * before: rag's path until this change (the GGUF in rag's own process, which
+      reused the system prompt's cached prefix); on a CPU whose fast paths crash it
+      needs the probe's decision to run at all;
+    * the model in its own process (a segfault can no longer end rag's), Q4_1 weights;
+    * + the probe's F16 copy of the weights (rag's default);
+    * + 2 sentences a passage instead of 3 (a lever issue 13 weighs against quality).
+    """
+    from llama_cpp import Llama
+
+    from rag.models.bundled import bundled_chat_model
+    from rag.models.llama_cpp import LlamaCppGenerator
+    from rag.models.llama_runtime import use_extra_buffers
+
+    model = bundled_chat_model()
+    rows: list[tuple[str, list[float], list[float]]] = []
     with tempfile.TemporaryDirectory(prefix="rag-bench-gen-") as tmp:
         a = Assistant(Settings(data_dir=Path(tmp)))
         a.ingest([ROOT / "sample_docs"])
-        a.warm_up()
-        generator = a.generator
-        llm = generator._llm  # type: ignore[attr-defined]
-        rows = []
-        for q in questions:
-            passages = a.search(q)
-            messages = build_messages(q, [(p.source, p.page, p.text) for p in passages])
-            raw_ttft, raw_rate, rag_ttft, rag_rate = [], [], [], []
+        threads = a.settings.threads or len(os.sched_getaffinity(0))
+        default = LlamaCppGenerator(model, threads=threads, cache_dir=a.settings.model_cache)
+        runtime = default.runtime
+        by_sentences = {n: _messages(a, questions, n) for n in (3, 2)}
+
+        def run(label: str, ask: Callable[[list[Message]], Iterator[str]], n: int = 3) -> None:
+            # One untimed call first: a fresh llama.cpp context's first batch is slower.
+            for _ in ask([{"role": "user", "content": "Say hello."}]):
+                pass
+            ttft, rate = [], []
             for _ in range(rounds):
+                for messages in by_sentences[n]:
+                    first, pace = _timed(ask(messages))
+                    ttft.append(first)
+                    rate.append(pace)
+            rows.append((label, ttft, rate))
+
+        use_extra_buffers(runtime.extra_buffers)  # else this process dies where they crash
+        llm = Llama(
+            model_path=str(model),
+            n_ctx=4096,
+            n_threads=threads,
+            n_threads_batch=threads,
+            seed=0,
+            verbose=False,
+        )
+
+        def in_process(messages: list[Message], reset: bool) -> Iterator[str]:
+            if reset:
                 llm.reset()
-                t = time.perf_counter()
-                first, n = None, 0
-                for chunk in llm.create_chat_completion(
-                    messages=messages, max_tokens=128, temperature=0.0, stream=True
-                ):
-                    if chunk["choices"][0]["delta"].get("content"):
-                        n += 1
-                        first = first or time.perf_counter()
-                end = time.perf_counter()
-                raw_ttft.append((first or end) - t)
-                raw_rate.append(n / max(end - (first or end), 1e-9))
-                llm.reset()
-                t = time.perf_counter()
-                first, n = None, 0
-                for _piece in CitationStream(len(passages))(
-                    generator.stream(messages, max_tokens=128, temperature=0.0)
-                ):
-                    n += 1
-                    first = first or time.perf_counter()
-                end = time.perf_counter()
-                rag_ttft.append((first or end) - t)
-                rag_rate.append(n / max(end - (first or end), 1e-9))
-            rows.append(
-                (
-                    q,
-                    statistics.median(raw_ttft),
-                    statistics.median(rag_ttft),
-                    statistics.median(raw_rate),
-                    statistics.median(rag_rate),
-                )
-            )
-        return rows
+            for chunk in llm.create_chat_completion(
+                messages=messages, max_tokens=128, temperature=0.0, stream=True
+            ):
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
+
+        run("raw llama.cpp, no cache", lambda m: in_process(m, True))
+        run("before: in rag's process", lambda m: CitationStream(5)(in_process(m, False)))
+        llm.close()  # its memory, before the next model loads
+        q4 = LlamaCppGenerator(model, threads=threads, cache_dir=a.settings.model_cache, f16=False)
+
+        def served(generator: LlamaCppGenerator) -> Callable[[list[Message]], Iterator[str]]:
+            generator.load()
+            return lambda m: CitationStream(5)(generator.stream(m, max_tokens=128, temperature=0.0))
+
+        run("own process, Q4_1", served(q4))
+        q4.close()
+        run("own process, probe's weights", served(default))
+        run("  + 2 sentences a passage", served(default), n=2)
+        default.close()
+    return rows, runtime.describe()
 
 
 def main() -> None:
@@ -214,16 +278,26 @@ def main() -> None:
     print(
         f"query embedding alone (app's embedder, CISI queries): p50 {p50:.1f} ms, p95 {p95:.1f} ms"
     )
-    questions = QUESTIONS[:1] if args.quick else QUESTIONS
-    rows = generation(questions, 1 if args.quick else 3)
-    print("\ngeneration (same messages; KV cache reset before each call; 128 tokens max)")
+    questions = QUESTIONS[:2] if args.quick else QUESTIONS
+    rounds = 1 if args.quick else 3
+    rows, runtime = generation(questions, rounds)
     print(
-        f"{'question':48} {'TTFT raw':>9} {'TTFT rag':>9} {'ratio':>6} {'tok/s raw':>10} {'tok/s rag':>10} {'ratio':>6}"
+        f"\ngeneration: the bundled model, {len(questions)} questions x {rounds} rounds, 128 tokens max"
     )
-    for q, rt, gt, rr, gr in rows:
-        # tokens/s counts streamed pieces: rag's citation stream may merge a few pieces.
+    print(f"llama.cpp here: {runtime}")
+    print(
+        f"  {'path':30} {'TTFT p50':>9} {'p95':>7} {'vs raw':>7} {'vs before':>9} "
+        f"{'<= 1 s':>7} {'pieces/s':>9} {'vs raw':>7}"
+    )
+    raw_ttft, raw_rate = statistics.median(rows[0][1]), statistics.median(rows[0][2])
+    before = statistics.median(rows[1][1])
+    for label, ttft, rate in rows:
+        p50, p95, pace = statistics.median(ttft), pct(ttft, 0.95), statistics.median(rate)
+        met = "met" if p50 <= TTFT_TARGET_S else "no"
+        # Pieces, not tokens: rag's citation stream may merge a few pieces.
         print(
-            f"{q[:48]:48} {rt:8.2f}s {gt:8.2f}s {gt / rt:6.2f} {rr:10.1f} {gr:10.1f} {gr / rr:6.2f}"
+            f"  {label:30} {p50:8.2f}s {p95:6.2f}s {p50 / raw_ttft:7.2f} {p50 / before:9.2f} "
+            f"{met:>7} {pace:9.1f} {pace / raw_rate:7.2f}"
         )
 
 
