@@ -47,8 +47,8 @@ browser:
 	  $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver; }
 
 test: install browser
-	$(PY) -m ruff check rag ingest ui tests bench
-	$(PY) -m ruff format --check rag ingest ui tests bench
+	$(PY) -m ruff check rag ui tests bench
+	$(PY) -m ruff format --check rag ui tests bench
 	$(PY) -m mypy
 	$(PY) -m pytest
 

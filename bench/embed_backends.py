@@ -215,9 +215,9 @@ def cisi_chunks(quick: bool) -> tuple[list[tuple[str, str]], list[Query]]:
     """(document id, chunk text) in document order, as rag would chunk each document."""
     from retrieval_quality import cisi
 
-    from ingest.chunk import Chunker
-    from ingest.types import Block
     from rag.config import Settings
+    from rag.ingest.chunk import Chunker
+    from rag.ingest.types import Block
     from rag.models.bundled import bundled_embedder
     from rag.models.embed import SentenceTransformerEmbedder
 

@@ -53,8 +53,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from rag.config import Settings  # noqa: E402
-from rag.store.base import Record  # noqa: E402
-from rag.store.chroma import ChromaStore, chroma_client  # noqa: E402
+from rag.retrieval.chroma import ChromaStore, chroma_client  # noqa: E402
+from rag.retrieval.store import Record  # noqa: E402
 
 CISI = ROOT.parent / "shared" / "eval" / "cisi"
 K = 10

@@ -119,10 +119,10 @@ def usage() -> dict[str, float]:
 def stage_app_raw(files, corpus, data, launched, asked) -> dict[str, Any]:
     """(a'): the embedder object rag itself uses, whatever its backend, on rag's chunks
     (its parser and chunker, untimed); it leaves the chunks in ``data`` for (a)."""
-    from ingest.chunk import Chunker
-    from ingest.errors import ParseError
-    from ingest.pipeline import prepare
     from rag import Assistant, Settings
+    from rag.ingest.chunk import Chunker
+    from rag.ingest.errors import ParseError
+    from rag.ingest.pipeline import prepare
 
     settings = Settings(data_dir=data)
     embedder = Assistant(settings).embedder

@@ -37,14 +37,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from hnsw_recall import cisi_dataset, cisi_synthetic  # noqa: E402
 
 from rag import Assistant, Settings  # noqa: E402
-from rag.cite import CitationStream  # noqa: E402
-from rag.keyword import KeywordIndex  # noqa: E402
+from rag.answer.cite import CitationStream  # noqa: E402
+from rag.answer.prompt import build_messages  # noqa: E402
+from rag.answer.verify import condense  # noqa: E402
 from rag.models.base import Message  # noqa: E402
-from rag.prompt import build_messages  # noqa: E402
-from rag.retrieve import Retriever  # noqa: E402
-from rag.store import open_store  # noqa: E402
-from rag.store.base import Record  # noqa: E402
-from rag.verify import condense  # noqa: E402
+from rag.retrieval.hybrid import Retriever  # noqa: E402
+from rag.retrieval.keyword import KeywordIndex  # noqa: E402
+from rag.retrieval.store import Record  # noqa: E402
+from rag.retrieval.stores import open_store  # noqa: E402
 
 QUESTIONS = [
     "How many users were affected by the March server room outage?",

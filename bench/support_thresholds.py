@@ -6,7 +6,7 @@
     python bench/support_thresholds.py --support 0.65 --weak 0.55   # compare this pair
 
 Builds labelled cases (one claim sentence, its passages, true or false) and checks each
-with :func:`rag.verify.verify` the way the assistant does (the claim as a one-sentence
+with :func:`rag.answer.verify.verify` the way the assistant does (the claim as a one-sentence
 answer citing a passage, the bundled embedder, the default candidate pruning), once per
 threshold of a grid. True claims:
 
@@ -55,13 +55,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest.chunk import Chunker  # noqa: E402
-from ingest.parse import parse  # noqa: E402
-from rag.config import Settings  # noqa: E402
-from rag.models import Embedder, open_embedder  # noqa: E402
-from rag.retrieve import Passage  # noqa: E402
-from rag.store.base import Record  # noqa: E402
-from rag.verify import (  # noqa: E402
+from rag.answer.verify import (  # noqa: E402
     MIN_COVERAGE,
     Thresholds,
     coverage,
@@ -70,6 +64,12 @@ from rag.verify import (  # noqa: E402
     split_answer,
     verify,
 )
+from rag.config import Settings  # noqa: E402
+from rag.ingest.chunk import Chunker  # noqa: E402
+from rag.ingest.parse import parse  # noqa: E402
+from rag.models import Embedder, open_embedder  # noqa: E402
+from rag.retrieval.hybrid import Passage  # noqa: E402
+from rag.retrieval.store import Record  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 DEFAULT = Thresholds(

@@ -15,12 +15,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag.answer import Answer, AnswerStream, Citation
+    from rag.answer.types import Answer, AnswerStream, Citation
     from rag.assistant import Assistant
     from rag.config import Settings
     from rag.errors import ConfigError, IngestError, ModelError, RagError, StoreError
-    from rag.indexer import IngestReport
-    from rag.retrieve import Passage
+    from rag.index.indexer import IngestReport
+    from rag.retrieval.hybrid import Passage
 
 __all__ = [
     "Answer",
@@ -38,9 +38,9 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Answer": "rag.answer",
-    "AnswerStream": "rag.answer",
-    "Citation": "rag.answer",
+    "Answer": "rag.answer.types",
+    "AnswerStream": "rag.answer.types",
+    "Citation": "rag.answer.types",
     "Assistant": "rag.assistant",
     "Settings": "rag.config",
     "ConfigError": "rag.errors",
@@ -48,8 +48,8 @@ _WHERE = {
     "ModelError": "rag.errors",
     "RagError": "rag.errors",
     "StoreError": "rag.errors",
-    "IngestReport": "rag.indexer",
-    "Passage": "rag.retrieve",
+    "IngestReport": "rag.index.indexer",
+    "Passage": "rag.retrieval.hybrid",
 }
 
 

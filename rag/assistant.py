@@ -4,11 +4,11 @@ Construction is cheap; models, the store and the keyword index load on first
 use and are then kept (one :class:`Assistant` per process is the intended use).
 It is safe to use from several threads.
 
-Once user accounts exist (:mod:`rag.access`), every method that reads or changes
-documents takes ``user=`` (a :class:`~rag.access.User` from :meth:`authenticate`)
+Once user accounts exist (:mod:`rag.trust.accounts`), every method that reads or changes
+documents takes ``user=`` (a :class:`~rag.trust.accounts.User` from :meth:`authenticate`)
 and sees only what that user may read; each question, search and change is
-written to the audit log (:mod:`rag.audit`). Changes take the data directory's
-write lock (:mod:`rag.locking`).
+written to the audit log (:mod:`rag.trust.audit`). Changes take the data directory's
+write lock (:mod:`rag.trust.locking`).
 """
 
 from __future__ import annotations
@@ -21,24 +21,24 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
-from ingest.manifest import DocumentRecord, Manifest
-from ingest.pipeline import ParseLimits
-from rag.access import ALL, AccessDenied, AuthError, User, Users, View, parse_principals
-from rag.answer import REFUSAL, Answer, AnswerStream, verified_answer
-from rag.audit import AuditLog
+from rag.answer.conversation import standalone_query
+from rag.answer.prompt import build_messages
+from rag.answer.types import REFUSAL, Answer, AnswerStream, verified_answer
+from rag.answer.verify import Thresholds, Verification, condense, extractive_answer, verify
 from rag.config import AnswerMode, RetrievalMode, Settings
-from rag.conversation import standalone_query
 from rag.errors import ModelError, RagError
-from rag.indexer import Indexer, IngestReport, Progress
-from rag.keyword import KeywordIndex
-from rag.locking import WriteLock
+from rag.index.indexer import Indexer, IngestReport, Progress
+from rag.index.manifest import DocumentRecord, Manifest
+from rag.index.uploads import Upload, save_upload
+from rag.ingest.pipeline import ParseLimits
 from rag.models import Embedder, Generator, open_embedder, open_generator
 from rag.privacy import lock_down
-from rag.prompt import build_messages
-from rag.retrieve import Passage, Retriever
-from rag.store import VectorStore, open_store
-from rag.uploads import Upload, save_upload
-from rag.verify import Thresholds, Verification, condense, extractive_answer, verify
+from rag.retrieval.hybrid import Passage, Retriever
+from rag.retrieval.keyword import KeywordIndex
+from rag.retrieval.stores import VectorStore, open_store
+from rag.trust.accounts import ALL, AccessDenied, AuthError, User, Users, View, parse_principals
+from rag.trust.audit import AuditLog
+from rag.trust.locking import WriteLock
 
 __all__ = ["Assistant"]
 
@@ -231,7 +231,7 @@ class Assistant:
         return report
 
     def _indexer(self, name: str, view: View, access: Sequence[str] | None = None) -> Indexer:
-        from ingest.chunk import Chunker
+        from rag.ingest.chunk import Chunker
 
         return Indexer(
             lambda: self.store(name),

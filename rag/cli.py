@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.access import AccessDenied, AuthError
 from rag.errors import RagError
+from rag.trust.accounts import AccessDenied, AuthError
 
 __all__ = ["main"]
 
@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "ingest":
         # The parser worker's start (~4 s of imports) overlaps this process's own imports,
         # the store's opening and the embedder's loading.
-        from ingest.sandbox import prestart
+        from rag.ingest.sandbox import prestart
         from rag.privacy import lock_down
 
         lock_down()
@@ -267,7 +267,7 @@ def _ask(assistant: Any, args: argparse.Namespace) -> int:
         if s.corrected:
             print(f"  ↪ citation corrected to {s.citations}: {s.text}")
     if answer.citations:
-        from rag.prompt import label
+        from rag.answer.prompt import label
 
         print("\nSources:")
         for c in answer.citations:
@@ -304,7 +304,7 @@ def _search(assistant: Any, args: argparse.Namespace) -> int:
             continue
         print(f"# {query}")
         for n, p in enumerate(passages, start=1):
-            from rag.prompt import label
+            from rag.answer.prompt import label
 
             snippet = " ".join(p.text.split())[:160]
             print(

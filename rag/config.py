@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     support_threshold: float = Field(0.65, ge=0.0, le=1.0)
     weak_threshold: float = Field(0.55, ge=0.0, le=1.0)
     """Cosine similarity of a sentence to its best span for ``supported`` / ``weak``;
-    measured by bench/support_thresholds.py (see ``rag.verify.Thresholds``)."""
+    measured by bench/support_thresholds.py (see ``rag.answer.verify.Thresholds``)."""
     auto_min_supported: float = Field(0.5, ge=0.0, le=1.0)
     """``auto`` keeps the model's answer when more than this share of sentences is supported."""
 

@@ -9,7 +9,7 @@
     └── IngestError             ingestion as a whole failed (not one file: see below)
 
 A single file that cannot be parsed is not an exception that stops anything: it
-becomes an :class:`ingest.errors.ParseError` recorded in the ingest report, and every
+becomes an :class:`rag.ingest.errors.ParseError` recorded in the ingest report, and every
 other file is still ingested. Front ends (CLI, web UI) translate these once each.
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from ingest.parse import UNSTRUCTURED_ENV
+from rag.ingest.parse import UNSTRUCTURED_ENV
 
 __all__ = ["OFFLINE_ENV", "STREAMLIT_FLAGS", "lock_down"]
 

@@ -11,9 +11,9 @@ import re
 from datetime import datetime
 from pathlib import PurePath
 
-from ingest.manifest import DocumentRecord
-from rag.answer import Answer, Citation
-from rag.prompt import label
+from rag.answer.prompt import label
+from rag.answer.types import Answer, Citation
+from rag.index.manifest import DocumentRecord
 
 __all__ = [
     "citation_title",

@@ -8,9 +8,9 @@ from pathlib import PurePath
 import streamlit as st
 
 from rag import Assistant, Settings
-from rag.access import AuthError, User
 from rag.config import AnswerMode, RetrievalMode
 from rag.privacy import lock_down
+from rag.trust.accounts import AuthError, User
 
 __all__ = ["Choices", "assistant", "sidebar", "sign_in", "signed_in"]
 

@@ -149,7 +149,7 @@ def manifest_db(settings: Settings) -> Iterator[sqlite3.Connection]:
 
 
 def snapshot(settings: Settings) -> Snapshot:
-    from rag.store import open_store
+    from rag.retrieval.stores import open_store
 
     chunks: dict[str, tuple[object, ...]] = {}
     duplicates = []
@@ -211,7 +211,7 @@ def differences(got: Snapshot, want: Snapshot) -> list[str]:
 
 def index_problems(settings: Settings, want: Snapshot, embedder: Any) -> list[str]:
     """How the index in ``settings.data_dir`` differs from ``want``, or fails to work."""
-    from rag.keyword import KeywordIndex
+    from rag.retrieval.keyword import KeywordIndex
 
     problems = differences(snapshot(settings), want)
     a = Assistant(settings, embedder=embedder)

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.store.base import Record
-from rag.store.chroma import ChromaStore, chroma_client
+from rag.retrieval.chroma import ChromaStore, chroma_client
+from rag.retrieval.store import Record
 
 pytestmark = pytest.mark.slow
 

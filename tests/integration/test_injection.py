@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.prompt import build_messages
+from rag.answer.prompt import build_messages
 
 pytestmark = pytest.mark.slow
 

@@ -313,7 +313,7 @@ def test_full_pipeline_makes_no_outbound_connection(sample_copy: Path, tmp_path:
     started = [json.loads(line) for line in _lines(starts)]
     ours = [r for r in started if len(r["argv"]) > 2 and r["argv"][1] == str(RAG)]
     assert [r["argv"][2] for r in ours] == ["ingest", "docs", "ask", "search"], started
-    assert any("ingest.sandbox" in " ".join(r["argv"]) for r in started), started
+    assert any("rag.ingest.sandbox" in " ".join(r["argv"]) for r in started), started
     for record in ours:
         preset = _telemetry_vars() & set(record["env"])
         assert not preset, (record["argv"], preset)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant
-from rag.answer import REFUSAL
+from rag.answer.types import REFUSAL
 
 pytestmark = pytest.mark.slow
 

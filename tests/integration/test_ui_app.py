@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rag import Assistant, Settings
-from rag.answer import REFUSAL
+from rag.answer.types import REFUSAL
 
 pytestmark = pytest.mark.slow
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.manifest import DocumentRecord, Manifest
-from rag.access import AuthError, User, Users, View, parse_principal, parse_principals
-from rag.audit import AuditLog
-from rag.keyword import KeywordIndex
-from rag.locking import IndexBusy, WriteLock
+from rag.index.manifest import DocumentRecord, Manifest
+from rag.retrieval.keyword import KeywordIndex
+from rag.trust.accounts import AuthError, User, Users, View, parse_principal, parse_principals
+from rag.trust.audit import AuditLog
+from rag.trust.locking import IndexBusy, WriteLock
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_audit_log_is_append_only_and_chained(tmp_path: Path) -> None:
 _HOLD = """
 import sys, time
 from pathlib import Path
-from rag.locking import WriteLock
+from rag.trust.locking import WriteLock
 lock = WriteLock(Path(sys.argv[1]), 0)
 lock.acquire()
 print("held", flush=True)

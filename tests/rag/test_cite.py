@@ -1,4 +1,4 @@
-from rag.cite import CitationStream, cited_numbers, clean_citations, overlap_attribution
+from rag.answer.cite import CitationStream, cited_numbers, clean_citations, overlap_attribution
 
 
 def test_invalid_numbers_are_dropped_and_valid_kept() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.conversation import is_follow_up, standalone_query
+from rag.answer.conversation import is_follow_up, standalone_query
 
 
 @pytest.mark.parametrize(

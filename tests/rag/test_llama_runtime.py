@@ -17,13 +17,14 @@ from rag.models.llama_runtime import (
     choose_runtime,
     cpu_flags,
     describe_cpu,
-    use_extra_buffers,
 )
 
 SAPPHIRE_RAPIDS = frozenset("fpu sse2 avx2 fma f16c avx512f avx512_bf16 amx_tile amx_int8".split())
 ZEN4 = frozenset("fpu sse2 avx2 fma f16c avx512f avx512_bf16".split())
 SEGFAULT = "import ctypes; ctypes.string_at(0)"
-FINE = "import json; print(json.dumps({'prefill_tps': 300.0, 'decode_tps': 80.0, 'tokens': [1, 2]}))"
+FINE = (
+    "import json; print(json.dumps({'prefill_tps': 300.0, 'decode_tps': 80.0, 'tokens': [1, 2]}))"
+)
 
 
 class ChildProbe:

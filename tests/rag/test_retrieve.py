@@ -1,4 +1,4 @@
-from rag.retrieve import reciprocal_rank_fusion
+from rag.retrieval.hybrid import reciprocal_rank_fusion
 
 
 def test_rrf_rewards_agreement_between_rankings() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.uploads import safe_filename, save_upload
+from rag.index.uploads import safe_filename, save_upload
 
 
 @pytest.mark.parametrize(

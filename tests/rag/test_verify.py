@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer.verify import extractive_answer, key_facts, passage_spans, split_answer, verify
 from rag.config import Settings
 from rag.models import Embedder, open_embedder
-from rag.retrieve import Passage
-from rag.store.base import Record
-from rag.verify import extractive_answer, key_facts, passage_spans, split_answer, verify
+from rag.retrieval.hybrid import Passage
+from rag.retrieval.store import Record
 
 TRAVEL = (
     "2. Daily allowances (per diem)\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.manifest import DocumentRecord
+from rag.index.manifest import DocumentRecord
 from ui.render import document_rows, eta, highlight, inert_markdown, locate
 
 

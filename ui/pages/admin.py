@@ -6,7 +6,7 @@ from pathlib import PurePath
 
 import streamlit as st
 
-from rag.access import AccessDenied, parse_principals
+from rag.trust.accounts import AccessDenied, parse_principals
 from ui.state import assistant, sidebar, signed_in
 
 a = assistant()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.answer import REFUSAL, Answer
+from rag.answer.types import REFUSAL, Answer
 from ui.render import citation_title, inert_markdown, passage_html
 from ui.state import assistant, sidebar, signed_in
 

@@ -28,9 +28,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rag.cite import cited_numbers
+from rag.answer.cite import cited_numbers
 from rag.models.base import Embedder
-from rag.retrieve import Passage
+from rag.retrieval.hybrid import Passage
 
 __all__ = [
     "SentenceCheck",

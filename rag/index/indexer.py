@@ -29,14 +29,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.chunk import Chunker
-from ingest.discover import Found, content_hash, discover, is_utf8
-from ingest.errors import VANISHED, ParseError
-from ingest.manifest import DocumentRecord, Manifest
-from ingest.parse import SUPPORTED_SUFFIXES
-from ingest.pipeline import ParseLimits, Prepared, prepare
+from rag.index.manifest import DocumentRecord, Manifest
+from rag.ingest.chunk import Chunker
+from rag.ingest.discover import Found, content_hash, discover, is_utf8
+from rag.ingest.errors import VANISHED, ParseError
+from rag.ingest.parse import SUPPORTED_SUFFIXES
+from rag.ingest.pipeline import ParseLimits, Prepared, prepare
 from rag.models.base import Embedder
-from rag.store.base import Record, VectorStore
+from rag.retrieval.store import Record, VectorStore
 
 __all__ = ["Indexer", "IngestReport", "chunk_id"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rag.store.base import VectorStore
+from rag.retrieval.store import VectorStore
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -14,7 +14,7 @@ __all__ = ["open_store"]
 
 def open_store(settings: Settings, collection: str | None = None) -> VectorStore:
     """The store for ``collection``: a Chroma server if ``chroma_url`` is set, else embedded."""
-    from rag.store.chroma import ChromaStore, chroma_client
+    from rag.retrieval.chroma import ChromaStore, chroma_client
 
     if settings.chroma_url:
         client = chroma_client(url=settings.chroma_url)

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import ParseError, printable_path
-from ingest.sandbox import PARSED, ParseLimits, parse_in_sandbox
 from rag import Assistant, Settings
+from rag.ingest.errors import ParseError, printable_path
+from rag.ingest.sandbox import PARSED, ParseLimits, parse_in_sandbox
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -376,7 +376,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
     # The model loads while the parser worker starts (2 cores: a few seconds saved).
     threading.Thread(target=assistant.embedder.embed_query, args=("warm-up",)).start()
     victim = folder / "zz_vanishes.txt"
-    logger, handler = logging.getLogger("ingest.sandbox"), ParseLog()
+    logger, handler = logging.getLogger("rag.ingest.sandbox"), ParseLog()
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
@@ -500,7 +500,7 @@ def _worker_of(pid: int, timeout: float = 60) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in psutil.Process(pid).children():
-            if "ingest.sandbox" in " ".join(child.cmdline()):
+            if "rag.ingest.sandbox" in " ".join(child.cmdline()):
                 return int(child.pid)
         time.sleep(0.05)
     raise AssertionError("no parser worker process appeared")
@@ -537,7 +537,7 @@ def test_a_crashed_worker_is_a_clear_error_and_is_replaced(outcome: Outcome) -> 
 _PARENT = """
 import sys
 from pathlib import Path
-from ingest.sandbox import PARSED, ParseLimits, parse_in_sandbox
+from rag.ingest.sandbox import PARSED, ParseLimits, parse_in_sandbox
 limits = ParseLimits(timeout_s=120, memory_mb=1000)
 parse_in_sandbox(Path(sys.argv[1]), limits)
 print("ready", flush=True)
@@ -579,7 +579,7 @@ def test_no_worker_outlives_its_parent(outcome: Outcome) -> None:
 def test_a_worker_started_ahead_is_the_one_that_parses(tmp_path: Path) -> None:
     """``rag ingest`` starts the worker before its own imports; the first file then waits
     only for what is left of the worker's start, and no second worker is started."""
-    from ingest.sandbox import Sandbox
+    from rag.ingest.sandbox import Sandbox
 
     good = tmp_path / "good.txt"
     good.write_text("The lighthouse keeper logged every passing ship.\n")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.types import Block, Chunk
+from rag.ingest.types import Block, Chunk
 
 __all__ = ["Chunker", "render_rows"]
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from ingest.manifest import DocumentRecord, Manifest
+from rag.index.manifest import DocumentRecord, Manifest
 
 
 def record(source: str, digest: str = "h1", collection: str = "c") -> DocumentRecord:

@@ -1,7 +1,7 @@
 """Chunking keeps headings, pages and tables, within the token budget (fast: a word tokenizer)."""
 
-from ingest.chunk import Chunker, render_rows
-from ingest.types import Block
+from rag.ingest.chunk import Chunker, render_rows
+from rag.ingest.types import Block
 
 
 def words(text: str) -> list[str]:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import ParseError
-from ingest.parse import parse
+from rag.ingest.errors import ParseError
+from rag.ingest.parse import parse
 from tests.conftest import SAMPLE_DOCS
 
 # (file, phrases that must come out as text)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import spacy_model
+from rag.ingest import spacy_model
 
 
 def test_package_holds_only_spacy_data_and_its_loader() -> None:

@@ -2,7 +2,7 @@
 
 A hostile file can keep a parser busy for hours (a PDF whose few kilobytes unpack to
 millions of drawing commands), make it take gigabytes (a decompression bomb) or crash
-it. So :func:`ingest.parse.parse` runs in one long-lived worker process:
+it. So :func:`rag.ingest.parse.parse` runs in one long-lived worker process:
 
 - started on first use as a fresh interpreter (``subprocess``, never ``fork``: the
   parent holds torch's threads), which imports every parser once and never torch,
@@ -41,8 +41,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ingest.errors import ParseError, printable_path
-from ingest.types import Block
+from rag.ingest.errors import ParseError, printable_path
+from rag.ingest.types import Block
 
 __all__ = ["PARSED", "ParseLimits", "Sandbox", "parse_in_sandbox", "prestart"]
 
@@ -77,7 +77,7 @@ class ParseLimits:
 
 
 class Sandbox:
-    """Runs :func:`ingest.parse.parse` in a worker process, one file at a time.
+    """Runs :func:`rag.ingest.parse.parse` in a worker process, one file at a time.
 
     Thread-safe: callers take turns. ``starts`` counts the worker processes started.
     """
@@ -249,13 +249,13 @@ class _Worker:
     """One worker process and the parent's end of the connection to it."""
 
     def __init__(self) -> None:
-        from ingest.parse import UNSTRUCTURED_ENV
+        from rag.ingest.parse import UNSTRUCTURED_ENV
 
         parent_end, child_end = socket.socketpair()
-        root = Path(__file__).resolve().parent.parent  # where this ingest package lives
+        root = Path(__file__).resolve().parents[2]  # where the rag package lives
         code = (
             f"import sys; sys.path.insert(0, {os.fspath(root)!r}); "
-            "from ingest.sandbox import serve; serve()"
+            "from rag.ingest.sandbox import serve; serve()"
         )
         with child_end:
             self.process = subprocess.Popen(
@@ -329,7 +329,7 @@ def serve() -> None:
     sys.modules["torch"] = None  # type: ignore[assignment]
     conn = Connection(int(sys.argv[1]))
     threading.Thread(target=_exit_with_parent, args=(int(sys.argv[2]),), daemon=True).start()
-    from ingest.parse import warm_up
+    from rag.ingest.parse import warm_up
 
     warm_up()
     conn.send(("ready", os.getpid()))
@@ -343,7 +343,7 @@ def serve() -> None:
 
 
 def _answer(path: Path, timeout_s: float) -> tuple[str, Any]:
-    from ingest.parse import parse
+    from rag.ingest.parse import parse
 
     try:
         signal.setitimer(signal.ITIMER_REAL, timeout_s)

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.cite import CitationStream, cited_numbers, clean_citations, overlap_attribution
+from rag.answer.cite import CitationStream, cited_numbers, clean_citations, overlap_attribution
+from rag.answer.verify import SentenceCheck, Verification
 from rag.errors import ModelError
-from rag.retrieve import Passage
-from rag.verify import SentenceCheck, Verification
+from rag.retrieval.hybrid import Passage
 
 __all__ = [
     "REFUSAL",

@@ -6,7 +6,7 @@ imported without ``unstructured-inference`` (which pulls a CUDA torchvision), so
 the text layer is read with pdfminer.six, text box by text box and page by
 page, exactly as ``strategy="fast"`` does, and each box is classified by
 unstructured's own ``element_from_text``. No strategy here needs a layout or OCR
-model, and :mod:`ingest.spacy_model` keeps unstructured's spaCy model local.
+model, and :mod:`rag.ingest.spacy_model` keeps unstructured's spaCy model local.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import VANISHED, ParseError
-from ingest.types import Block
+from rag.ingest.errors import VANISHED, ParseError
+from rag.ingest.types import Block
 
 __all__ = [
     "BINARY_DATA",
@@ -66,7 +66,7 @@ def parse(path: Path) -> list[Block]:
     Hostile input is refused with a specific reason before a parser sees it: binary
     data under a text name, an Office package that unpacks to far more than its
     size (a zip bomb) or declares XML entities, HTML nested past what lxml reads.
-    Time and memory limits are :mod:`ingest.sandbox`'s job.
+    Time and memory limits are :mod:`rag.ingest.sandbox`'s job.
     """
     kind = file_type(path)
     _prepare_unstructured()
@@ -121,7 +121,7 @@ def _prepare_unstructured() -> None:
     os.environ.update(UNSTRUCTURED_ENV)
     from unstructured.nlp import tokenize
 
-    from ingest import spacy_model
+    from rag.ingest import spacy_model
 
     spacy_model.install()
     tokenize._get_nlp().max_length = _SPACY_MAX_CHARS

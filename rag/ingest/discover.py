@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.parse import SUPPORTED_SUFFIXES
+from rag.ingest.parse import SUPPORTED_SUFFIXES
 
 __all__ = ["FILE_NOT_UTF8", "Found", "content_hash", "discover", "is_utf8"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.config import RetrievalMode
-from rag.keyword import KeywordIndex
 from rag.models.base import Embedder
-from rag.store.base import Record, VectorStore
+from rag.retrieval.keyword import KeywordIndex
+from rag.retrieval.store import Record, VectorStore
 
 __all__ = ["Passage", "Retriever", "reciprocal_rank_fusion"]
 

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.errors import ConfigError, StoreError
-from rag.store.base import Hit, Record
+from rag.retrieval.store import Hit, Record
 
 __all__ = ["ChromaStore", "chroma_client"]
 
