@@ -120,8 +120,8 @@ def stage_app_raw(files, corpus, data, launched, asked) -> dict[str, Any]:
     """(a'): the embedder object rag itself uses, whatever its backend, on rag's chunks
     (its parser and chunker, untimed); it leaves the chunks in ``data`` for (a)."""
     from rag import Assistant, Settings
+    from rag.errors import ParseError
     from rag.ingest.chunk import Chunker
-    from rag.ingest.errors import ParseError
     from rag.ingest.pipeline import prepare
 
     settings = Settings(data_dir=data)

@@ -26,7 +26,7 @@ from rag.answer.prompt import build_messages
 from rag.answer.types import REFUSAL, Answer, AnswerStream, verified_answer
 from rag.answer.verify import Thresholds, Verification, condense, extractive_answer, verify
 from rag.config import AnswerMode, RetrievalMode, Settings
-from rag.errors import ModelError, RagError
+from rag.errors import InvalidInput, ModelError, RagError
 from rag.index.indexer import Indexer, IngestReport, Progress
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.index.uploads import Upload, save_upload
@@ -260,10 +260,10 @@ class Assistant:
         name = collection or self.settings.collection
         target = _abs(str(source)) or ""
         if self.manifest.get(name, target) is None:
-            raise ValueError(f"{source} is not an ingested document")
+            raise InvalidInput(f"{source} is not an ingested document")
         principals = parse_principals(access)
         if not principals:
-            raise ValueError("an access list needs at least one entry")
+            raise InvalidInput("an access list needs at least one entry")
         with self.write_lock:
             self._indexer(name, ALL).set_access(target, principals)
             self._rebuild_keyword(name)

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.errors import RagError
-from rag.trust.accounts import AccessDenied, AuthError
+from rag.errors import AccessDenied, AuthError, InvalidInput, RagError
 
 __all__ = ["main"]
 
@@ -173,20 +172,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         assistant = Assistant(settings)
         args.user = _sign_in(assistant, getattr(args, "user", None))
         return int(_COMMANDS[args.command](assistant, args))
-    except (AccessDenied, AuthError) as exc:
-        print(f"rag: {exc}", file=sys.stderr)
-        return EXIT_DENIED
     except RagError as exc:
         print(f"rag: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except ValueError as exc:  # a bad name, access entry or password, said plainly
-        print(f"rag: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return next((c for k, c in _EXIT_CODES.items() if isinstance(exc, k)), EXIT_ERROR)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # ``rag search ... | head``: the reader has gone, and that is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception as exc:  # a bug: one line, not a traceback (RAG_DEBUG=1 shows it)
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        print(
+            f"rag: internal error, please report it: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
+        return EXIT_ERROR
+
+
+#: Exit codes follow the error tree (rag/errors.py); every other RagError is 3.
+_EXIT_CODES: dict[type[RagError], int] = {
+    InvalidInput: EXIT_USAGE,
+    AuthError: EXIT_DENIED,
+    AccessDenied: EXIT_DENIED,
+}
 
 
 def _shown(path: str) -> str:
@@ -217,12 +225,12 @@ def _new_password(name: str) -> str:
     if password is not None:
         return password
     if not sys.stdin.isatty():
-        raise ValueError("no password for the new account: set RAG_NEW_PASSWORD")
+        raise InvalidInput("no password for the new account: set RAG_NEW_PASSWORD")
     import getpass
 
     password = getpass.getpass(f"New password for {name}: ")
     if getpass.getpass("Again: ") != password:
-        raise ValueError("the passwords differ")
+        raise InvalidInput("the passwords differ")
     return password
 
 

@@ -29,12 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.errors import InvalidInput, ParseError
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.ingest.chunk import Chunker
 from rag.ingest.discover import Found, content_hash, discover, is_utf8
-from rag.ingest.errors import VANISHED, ParseError
 from rag.ingest.parse import SUPPORTED_SUFFIXES
 from rag.ingest.pipeline import ParseLimits, Prepared, prepare
+from rag.ingest.types import VANISHED
 from rag.models.base import Embedder
 from rag.retrieval.store import Record, VectorStore
 
@@ -300,7 +301,7 @@ class Indexer:
         """Give an ingested document a new access list (no re-embedding)."""
         principals = tuple(sorted(set(principals)))
         if not principals:
-            raise ValueError("an access list needs at least one entry")
+            raise InvalidInput("an access list needs at least one entry")
         with self.commit_lock:
             self.manifest.begin(self.collection, source, "access")
             self.manifest.set_access(self.collection, source, principals)

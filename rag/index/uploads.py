@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.errors import InvalidInput
+
 __all__ = ["Upload", "safe_filename", "save_upload"]
 
 _MAX_NAME_BYTES = 200
@@ -84,9 +86,9 @@ def save_upload(
             continue
         # The resolved target must stay inside the folder, whatever the name said.
         if candidate.resolve().parent != folder.resolve():
-            raise ValueError(f"upload name {name!r} escapes the uploads folder")
+            raise InvalidInput(f"upload name {name!r} escapes the uploads folder")
         tmp = candidate.with_name(f".{candidate.name}.part")
         tmp.write_bytes(data)
         os.replace(tmp, candidate)
         return Upload(name, candidate, None, digest)
-    raise ValueError(f"too many uploads named {safe!r}")
+    raise InvalidInput(f"too many uploads named {safe!r}")

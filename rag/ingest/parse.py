@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rag.ingest.errors import VANISHED, ParseError
-from rag.ingest.types import Block
+from rag.errors import ParseError
+from rag.ingest.types import VANISHED, Block
 
 __all__ = [
     "BINARY_DATA",

@@ -7,12 +7,12 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.errors import ParseError
 from rag.ingest.chunk import Chunker
 from rag.ingest.discover import FILE_NOT_UTF8, content_hash, is_utf8
-from rag.ingest.errors import VANISHED, ParseError
 from rag.ingest.parse import file_type
 from rag.ingest.sandbox import ParseLimits, parse_in_sandbox
-from rag.ingest.types import Chunk
+from rag.ingest.types import VANISHED, Chunk
 
 __all__ = ["ParseLimits", "Prepared", "prepare"]
 

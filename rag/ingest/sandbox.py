@@ -41,7 +41,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from rag.ingest.errors import ParseError, printable_path
+from rag.errors import ParseError, printable_path
 from rag.ingest.types import Block
 
 __all__ = ["PARSED", "ParseLimits", "Sandbox", "parse_in_sandbox", "prestart"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Block", "Chunk"]
+__all__ = ["VANISHED", "Block", "Chunk"]
+
+#: The reason for a file deleted between being found and being read.
+VANISHED = "file disappeared before it could be read"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.errors import ConfigError, StoreError
+from rag.errors import ConfigError, InvalidInput, StoreError
 from rag.retrieval.store import Hit, Record
 
 __all__ = ["ChromaStore", "chroma_client"]
@@ -124,7 +124,7 @@ class ChromaStore:
 
     def set_access(self, source: str, principals: Sequence[str]) -> int:
         if not principals:
-            raise ValueError("an access list needs at least one entry")
+            raise InvalidInput("an access list needs at least one entry")
         ids = self._col.get(where={"source": source}, include=[])["ids"]
         if ids:  # update merges metadata: only "access" changes
             self._col.update(ids=ids, metadatas=[{"access": list(principals)}] * len(ids))

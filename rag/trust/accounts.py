@@ -28,7 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.errors import RagError
+from rag.errors import AccessDenied, AuthError, InvalidInput
 from rag.sqlite import connect
 
 if TYPE_CHECKING:
@@ -64,30 +64,22 @@ CREATE TABLE IF NOT EXISTS memberships (
 """
 
 
-class AuthError(RagError):
-    """Unknown user or wrong password (the message never says which)."""
-
-
-class AccessDenied(RagError):
-    """The signed-in user (or nobody) may not do this."""
-
-
 def _check_name(kind: str, name: str) -> str:
     if not _NAME.match(name):
-        raise ValueError(
+        raise InvalidInput(
             f"invalid {kind} name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'"
         )
     return name
 
 
 def parse_principal(text: str) -> str:
-    """``everyone``, ``group:NAME`` or ``user:NAME``, checked; ValueError otherwise."""
+    """``everyone``, ``group:NAME`` or ``user:NAME``, checked; InvalidInput otherwise."""
     text = text.strip()
     if text == EVERYONE:
         return text
     kind, sep, name = text.partition(":")
     if not sep or kind not in ("group", "user"):
-        raise ValueError(f"invalid access entry {text!r}: use group:NAME, user:NAME or everyone")
+        raise InvalidInput(f"invalid access entry {text!r}: use group:NAME, user:NAME or everyone")
     return f"{kind}:{_check_name(kind, name)}"
 
 
@@ -160,7 +152,7 @@ class Users:
         _check_name("user", name)
         groups = sorted({_check_name("group", g) for g in groups})
         if len(password) < 8:
-            raise ValueError("a password needs at least 8 characters")
+            raise InvalidInput("a password needs at least 8 characters")
         digest = _hasher().hash(password)
         with self._lock:
             db = self._conn()
@@ -174,7 +166,7 @@ class Users:
                 db.execute("COMMIT")
             except sqlite3.IntegrityError:
                 db.execute("ROLLBACK")
-                raise ValueError(f"user {name!r} already exists") from None
+                raise InvalidInput(f"user {name!r} already exists") from None
         return User(name, tuple(groups), admin)
 
     def get(self, name: str) -> User | None:
@@ -227,9 +219,9 @@ class Users:
 
     def set_password(self, name: str, password: str) -> None:
         if len(password) < 8:
-            raise ValueError("a password needs at least 8 characters")
+            raise InvalidInput("a password needs at least 8 characters")
         if self.get(name) is None:
-            raise ValueError(f"no user {name!r}")
+            raise InvalidInput(f"no user {name!r}")
         self._set_hash(name, _hasher().hash(password))
 
     def _set_hash(self, name: str, digest: str) -> None:
@@ -239,7 +231,7 @@ class Users:
     def set_groups(self, name: str, groups: Iterable[str]) -> User:
         groups = sorted({_check_name("group", g) for g in groups})
         if self.get(name) is None:
-            raise ValueError(f"no user {name!r}")
+            raise InvalidInput(f"no user {name!r}")
         with self._lock:
             db = self._conn()
             db.execute("BEGIN IMMEDIATE")
@@ -252,7 +244,7 @@ class Users:
 
     def set_admin(self, name: str, admin: bool) -> None:
         if self.get(name) is None:
-            raise ValueError(f"no user {name!r}")
+            raise InvalidInput(f"no user {name!r}")
         with self._lock:
             self._conn().execute("UPDATE users SET admin=? WHERE name=?", (int(admin), name))
 

@@ -16,13 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from rag.errors import RagError
+from rag.errors import IndexBusy
 
 __all__ = ["IndexBusy", "WriteLock"]
-
-
-class IndexBusy(RagError):
-    """Another process is changing the same index."""
 
 
 class WriteLock:

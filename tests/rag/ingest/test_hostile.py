@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant, Settings
-from rag.ingest.errors import ParseError, printable_path
+from rag.errors import ParseError, printable_path
 from rag.ingest.sandbox import PARSED, ParseLimits, parse_in_sandbox
 from tests.conftest import ROOT
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.ingest.errors import ParseError
+from rag.errors import ParseError
 from rag.ingest.parse import parse
 from tests.conftest import SAMPLE_DOCS
 
