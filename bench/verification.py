@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import Assistant, Settings  # noqa: E402
-from rag.answer.cite import cited_numbers  # noqa: E402
+from rag.text import cited_numbers  # noqa: E402
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ from rag.privacy import lock_down
 from rag.retrieval.hybrid import Passage, Retriever
 from rag.retrieval.keyword import KeywordIndex
 from rag.retrieval.stores import VectorStore, open_store
+from rag.text import collection_name
 from rag.trust.accounts import ALL, AccessDenied, AuthError, User, Users, View, parse_principals
 from rag.trust.audit import AuditLog
 from rag.trust.locking import WriteLock
@@ -300,11 +301,7 @@ class Assistant:
     def uploads_dir(self, collection: str | None = None) -> Path:
         """Where files uploaded through a front end are kept (inside the data directory)."""
         name = collection or self.settings.collection
-        return (
-            self.settings.data_dir
-            / "uploads"
-            / "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-        )
+        return self.settings.data_dir / "uploads" / collection_name(name)
 
     def save_uploads(
         self,
@@ -594,7 +591,7 @@ class Assistant:
             return loaded
 
     def _keyword_dir(self, name: str) -> Path:
-        return self.settings.keyword_dir / "".join(c if c.isalnum() else "_" for c in name)
+        return self.settings.keyword_dir / collection_name(name)
 
     def _keyword_stale(self, name: str) -> bool:
         saved = KeywordIndex.saved_generation(self._keyword_dir(name))

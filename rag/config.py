@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     lock_wait_s: float = Field(60.0, ge=0)
     """How long an ingest waits for another one on the same data directory to finish."""
 
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, v: str) -> str:
+        from rag.text import collection_name
+
+        return collection_name(v)
+
     @field_validator("llm_model", "embed_model", mode="before")
     @classmethod
     def _path_as_text(cls, v: Any) -> Any:

@@ -12,39 +12,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-__all__ = ["CitationStream", "cited_numbers", "clean_citations", "overlap_attribution"]
+from rag.text import MARKER, content_words, marker_numbers
 
-_MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*\]")
-_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*", re.IGNORECASE)
-_STOP = frozenset(
-    """a an and are as at be by for from has have in is it its of on or that the this to was
-    were will with what which who when where how do does did you your i we our not no""".split()
-)
-
-
-def _numbers(marker_body: str) -> list[int]:
-    return [int(n) for n in re.findall(r"\d+", marker_body)]
+__all__ = ["CitationStream", "clean_citations", "overlap_attribution"]
 
 
 def _rewrite(match: re.Match[str], n_passages: int) -> str:
-    valid = [n for n in _numbers(match.group(1)) if 1 <= n <= n_passages]
+    valid = [n for n in marker_numbers(match.group(1)) if 1 <= n <= n_passages]
     return "".join(f"[{n}]" for n in dict.fromkeys(valid))
 
 
 def clean_citations(text: str, n_passages: int) -> str:
     """``text`` with each marker reduced to its valid numbers (dropped if none is valid)."""
-    cleaned = _MARKER.sub(lambda m: _rewrite(m, n_passages), text)
+    cleaned = MARKER.sub(lambda m: _rewrite(m, n_passages), text)
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)
-
-
-def cited_numbers(text: str, n_passages: int) -> list[int]:
-    """Valid passage numbers cited in ``text``, in order of first citation."""
-    seen: dict[int, None] = {}
-    for match in _MARKER.finditer(text):
-        for n in _numbers(match.group(1)):
-            if 1 <= n <= n_passages:
-                seen.setdefault(n, None)
-    return list(seen)
 
 
 class CitationStream:
@@ -81,7 +62,7 @@ class CitationStream:
 
     def _release(self) -> str:
         held, self._held = self._held, ""
-        return _MARKER.sub(lambda m: _rewrite(m, self.n_passages), held)
+        return MARKER.sub(lambda m: _rewrite(m, self.n_passages), held)
 
     def __call__(self, tokens: Iterable[str]) -> Iterator[str]:
         for token in tokens:
@@ -97,20 +78,16 @@ def _could_be_marker(held: str) -> bool:
     return re.fullmatch(r"\[\s*(\d{1,3}(\s*,\s*\d{0,3})*)?\s*\]?", held) is not None
 
 
-def _content_words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP}
-
-
 def overlap_attribution(answer: str, passages: list[str]) -> int | None:
     """The 1-based passage sharing most content words with ``answer`` (None if none shares any).
 
     Used when a model answers without citing: the answer is still tied to the
     passage it most plausibly came from, never to nothing.
     """
-    words = _content_words(answer)
+    words = content_words(answer)
     best, best_n = 0, None
     for n, passage in enumerate(passages, start=1):
-        shared = len(words & _content_words(passage))
+        shared = len(words & content_words(passage))
         if shared > best:
             best, best_n = shared, n
     return best_n

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.text import content_words
+
 __all__ = ["is_follow_up", "standalone_query"]
 
 _CONTINUATION = re.compile(
@@ -23,17 +25,11 @@ _BACK_REFERENCE = re.compile(
     r"\b(it|its|they|them|their|that|those|this|these|there|he|she|his|her|the same|one)\b",
     re.I,
 )
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STOP = frozenset(
-    "a an the of for in on at to and or but is are was were be do does did what which who "
-    "whom how when where why about with by from as it its this that these those there "
-    "they them their can could should would will i we you me my our your".split()
-)
 
 
 def is_follow_up(question: str) -> bool:
     """Whether ``question`` needs the previous turn to be understood."""
-    content = [w for w in _WORD.findall(question.lower()) if w not in _STOP]
+    content = content_words(question)
     if _CONTINUATION.search(question):
         return True
     if len(content) <= 1:

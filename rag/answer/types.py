@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.answer.cite import CitationStream, cited_numbers, clean_citations, overlap_attribution
+from rag.answer.cite import CitationStream, clean_citations, overlap_attribution
 from rag.answer.verify import SentenceCheck, Verification
 from rag.errors import ModelError
 from rag.retrieval.hybrid import Passage
+from rag.text import cited_numbers, sentence_spans, sentences
 
 __all__ = [
     "REFUSAL",
@@ -29,7 +30,6 @@ REFUSAL = "Not found in your documents."
 _MODEL_REFUSAL = re.compile(
     r"could not find (this|that|the answer|it)? ?in (your|the) documents", re.I
 )
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +98,11 @@ def best_quote(passage: str, claim: str, limit: int = 400) -> str:
     Falls back to the start of the passage. Used as the citation's quote, so the
     reader sees the words that support the answer rather than the whole chunk.
     """
-    sentences = [s.strip() for s in _SENTENCE.split(passage) if len(s.strip()) > 3]
-    if not sentences:
+    candidates = [passage[a:b] for a, b in sentence_spans(passage, min_chars=4)]
+    if not candidates:
         return passage[:limit]
-    best = overlap_attribution(claim, sentences)
-    quote = sentences[best - 1] if best else sentences[0]
+    best = overlap_attribution(claim, candidates)
+    quote = candidates[best - 1] if best else candidates[0]
     return quote if len(quote) <= limit else quote[: limit - 1].rstrip() + "…"
 
 
@@ -173,7 +173,7 @@ def verified_answer(
 def _claims_citing(text: str, n: int) -> str:
     """The sentences of ``text`` that cite ``[n]`` (all of it if none does explicitly)."""
     marker = f"[{n}]"
-    cited = [s for s in _SENTENCE.split(text) if marker in s]
+    cited = [s for s in sentences(text) if marker in s]
     return " ".join(cited) or text
 
 

@@ -28,9 +28,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rag.answer.cite import cited_numbers
 from rag.models.base import Embedder
 from rag.retrieval.hybrid import Passage
+from rag.text import (
+    STOP_WORDS,
+    cited_numbers,
+    sentence_spans,
+    sentences,
+    stem,
+    strip_markers,
+    words,
+)
 
 __all__ = [
     "SentenceCheck",
@@ -47,18 +55,11 @@ __all__ = [
 
 Support = Literal["supported", "weak", "unsupported"]
 
-_MARKER = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
-# A sentence ends at . ! ? (not inside a number like 2.5 or an abbreviation like "e.g.")
-_SENTENCE_END = re.compile(
-    r"(?<=[.!?])(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*\s+(?=[\"'(£$€A-Z0-9])"
-)
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?(?::\d\d)?")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
 _NEGATION = re.compile(
     r"\b(not|no|never|none|cannot|can't|won't|isn't|aren't|doesn't|don't|didn't|without)\b", re.I
 )
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_MIN_SPAN_CHARS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,37 +152,18 @@ class Verification:
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
     """An answer's sentences, each without its ``[n]`` markers, with the numbers it cites."""
     out = []
-    for piece in _split(text):
-        clean = _MARKER.sub("", piece).strip()
+    for piece in sentences(text):
+        clean = strip_markers(piece).strip()
         clean = re.sub(r"^\s*(?:[-*•]|\d+\.)\s+", "", clean)
-        if len(_WORD.findall(clean)) < 2:
+        if len(words(clean)) < 2:
             continue
         out.append((clean, cited_numbers(piece, 999)))
     return out
 
 
-def _split(text: str) -> list[str]:
-    pieces = []
-    for line in text.splitlines():
-        pieces += [p for p in _SENTENCE_END.split(line) if p.strip()]
-    return pieces
-
-
 def passage_spans(text: str) -> list[tuple[int, int]]:
-    """Character offsets of a passage's sentences (lines and sentence ends split it)."""
-    spans = []
-    pos = 0
-    for line in text.splitlines(keepends=True):
-        offset = 0
-        for piece in _SENTENCE_END.split(line):
-            at = line.find(piece, offset)
-            offset = at + len(piece)
-            stripped = piece.strip()
-            if len(stripped) >= _MIN_SPAN_CHARS:
-                start = pos + at + (len(piece) - len(piece.lstrip()))
-                spans.append((start, start + len(stripped)))
-        pos += len(line)
-    return spans
+    """Character offsets of a passage's sentences of 12 characters or more."""
+    return sentence_spans(text, min_chars=12)
 
 
 @lru_cache(maxsize=4096)
@@ -193,12 +175,6 @@ def key_facts(text: str) -> tuple[frozenset[str], frozenset[str], bool]:
     return numbers, names, bool(_NEGATION.search(text))
 
 
-_SUFFIX = re.compile(r"(?:ing|ed|es|s|d)$")
-_STOP = frozenset(
-    "the and for with that this from are was were have has had not but can may must will "
-    "would should could been being into than then they them their there which what when "
-    "where who also only each per its our your you".split()
-)
 #: Share of a claim's content words the span must contain for ``supported``. Similarity
 #: alone is topical: "the car park is closed on weekends" scores 0.87 against "the car
 #: park closes at 19:30 on weekdays"; its new words (weekends, evening) give it away.
@@ -207,15 +183,15 @@ MIN_COVERAGE = 0.6
 
 @lru_cache(maxsize=4096)
 def _stems(text: str) -> frozenset[str]:
+    """Stems of the text's content words of four letters or more (numbers are checked
+    on their own, by :func:`key_facts`)."""
     return frozenset(
-        _SUFFIX.sub("", w.lower())
-        for w in _WORD.findall(text)
-        if len(w) > 3 and w.lower() not in _STOP and not w.isdigit()
+        stem([w for w in words(text) if len(w) > 3 and w not in STOP_WORDS and w.isalpha()])
     )
 
 
 def coverage(claim: str, span: str) -> float:
-    """Share of the claim's content words (crudely stemmed) that occur in the span."""
+    """Share of the claim's content words (stemmed) that occur in the span."""
     words = _stems(claim)
     return len(words & _stems(span)) / len(words) if words else 1.0
 
@@ -287,15 +263,15 @@ def _embed(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
 
 
 def _content(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text) if len(w) > 2 or w.isdigit()}
+    return {w for w in words(text) if len(w) > 2 or w[0].isdigit()}
 
 
 def _prune(singles: list[Span], claims: Sequence[str], limit: int) -> list[int]:
     """Indexes of the sentences sharing most words with the claims (in passage order)."""
     if len(singles) <= limit:
         return list(range(len(singles)))
-    words = set().union(*(_content(c) for c in claims))
-    overlap = [len(words & _content(s.text)) for s in singles]
+    wanted = set().union(*(_content(c) for c in claims))
+    overlap = [len(wanted & _content(s.text)) for s in singles]
     best = sorted(range(len(singles)), key=lambda i: (-overlap[i], i))[:limit]
     return sorted(best)
 
@@ -408,10 +384,10 @@ def extractive_answer(
         return Verification([], time.perf_counter() - started)
     vectors = _embed(embedder, [question] + [c.text for c in singles])
     sims = vectors[1:] @ vectors[0]
-    words = {w.lower() for w in _WORD.findall(question) if len(w) > 3}
+    asked = {w for w in words(question) if len(w) > 3}
     scores = []
     for k, c in enumerate(singles):
-        overlap = len(words & {w.lower() for w in _WORD.findall(c.text)}) / max(len(words), 1)
+        overlap = len(asked & set(words(c.text))) / max(len(asked), 1)
         rank_bonus = 0.05 * (len(passages) - c.n)  # the retriever's order is a strong signal
         scores.append(float(sims[k]) + 0.3 * overlap + rank_bonus)
     order = np.argsort(scores)[::-1]
@@ -440,8 +416,7 @@ def _elsewhere(c: Span, chosen: list[Span], score: float, top: float) -> bool:
 
 def _is_statement(text: str) -> bool:
     """A sentence worth quoting as an answer: not a heading, label or fragment."""
-    words = _WORD.findall(text)
-    return len(words) >= 5 and not text.rstrip().endswith(":")
+    return len(words(text)) >= 5 and not text.rstrip().endswith(":")
 
 
 def condense(
@@ -462,7 +437,7 @@ def condense(
         return [p.text for p in passages]
     vectors = _embed(embedder, [question] + [s.text for s in singles])
     sims = vectors[1:] @ vectors[0]
-    words = _content(question)
+    asked = _content(question)
     out = []
     for n, p in enumerate(passages, start=1):
         mine = [(i, s) for i, s in enumerate(singles) if s.n == n]
@@ -472,7 +447,7 @@ def condense(
 
         def score(item: tuple[int, Span]) -> float:
             i, s = item
-            return float(sims[i]) + 0.1 * len(words & _content(s.text)) / max(len(words), 1)
+            return float(sims[i]) + 0.1 * len(asked & _content(s.text)) / max(len(asked), 1)
 
         best = sorted(sorted(mine, key=score, reverse=True)[:per_passage], key=lambda x: x[1].start)
         out.append("\n".join(s.text for _, s in best))

@@ -10,6 +10,7 @@ import numpy as np
 
 from rag.errors import ConfigError, InvalidInput, StoreError
 from rag.retrieval.store import Hit, Record
+from rag.text import collection_name
 
 __all__ = ["ChromaStore", "chroma_client"]
 
@@ -151,11 +152,8 @@ class ChromaStore:
 
 
 def _collection_name(name: str) -> str:
-    """Chroma wants 3-512 chars of [a-zA-Z0-9._-]; user names are mapped onto that."""
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._-")
-    if not safe:
-        raise ConfigError(f"invalid collection name {name!r}")
-    return f"rag_{safe}"
+    """Chroma wants 3-512 characters of [a-zA-Z0-9._-]: rag's collection names fit."""
+    return f"rag_{collection_name(name)}"
 
 
 def _source_filter(sources: Sequence[str] | None) -> dict[str, Any] | None:

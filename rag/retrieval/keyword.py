@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import shutil
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -23,19 +22,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KeywordIndex", "tokenize"]
+from rag.text import stems
 
-_TOKEN = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W_]+", re.UNICODE)
-_STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for
-    from further had has have having he her here hers herself him himself his how i if in
-    into is it its itself just me more most my myself no nor not now of off on once only or
-    other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up
-    very was we were what when where which while who whom why will with would you your yours
-    yourself yourselves""".split()
-)
+__all__ = ["KeywordIndex", "tokenize"]
 
 # Words that say what kind of question it is, not what it is about: they do not
 # count towards whether the passages cover the question.
@@ -44,18 +33,10 @@ _QUESTION_WORDS = frozenset(
     number time tell know please anyone someone thing things way kind sort i'm it's""".split()
 )
 
-_stemmer: Any = None
-
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased words and numbers, stop words removed, English-stemmed."""
-    global _stemmer
-    if _stemmer is None:
-        import Stemmer
-
-        _stemmer = Stemmer.Stemmer("english")
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in _STOPWORDS]
-    return list(_stemmer.stemWords(words))
+    """What BM25 indexes of a text: its content words' stems (:func:`rag.text.stems`)."""
+    return stems(text)
 
 
 @lru_cache(maxsize=1)

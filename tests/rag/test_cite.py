@@ -1,4 +1,5 @@
-from rag.answer.cite import CitationStream, cited_numbers, clean_citations, overlap_attribution
+from rag.answer.cite import CitationStream, clean_citations, overlap_attribution
+from rag.text import cited_numbers
 
 
 def test_invalid_numbers_are_dropped_and_valid_kept() -> None:
