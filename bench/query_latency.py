@@ -38,8 +38,8 @@ from hnsw_recall import cisi_dataset, cisi_synthetic  # noqa: E402
 
 from rag import Assistant, Settings  # noqa: E402
 from rag.answer.cite import CitationStream  # noqa: E402
+from rag.answer.extract import condense  # noqa: E402
 from rag.answer.prompt import build_messages  # noqa: E402
-from rag.answer.verify import condense  # noqa: E402
 from rag.models.base import Message  # noqa: E402
 from rag.retrieval.hybrid import Retriever  # noqa: E402
 from rag.retrieval.keyword import KeywordIndex  # noqa: E402

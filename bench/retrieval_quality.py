@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from hnsw_recall import parse_cisi  # noqa: E402
 
 from rag import Assistant, Settings  # noqa: E402
+from rag.retrieval.hybrid import Retriever  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 CACHE = Path(os.environ.get("RAG_BENCH_CACHE", Path.home() / ".cache" / "rag-bench"))
@@ -106,9 +107,9 @@ def search_modes(a: Assistant, pool: int) -> dict[str, Callable[[str], list]]:
         "dense": lambda q: a.search(q, k=pool, mode="dense"),
         "hybrid (rrf k=60)": lambda q: a.search(q, k=pool, mode="hybrid"),
     }
+    collection = a.collection()
     for rrf in (10, 200):
-        r = a.retriever()
-        r.rrf_k = rrf
+        r = Retriever(collection.store, a.embedder, collection.keyword_index, rrf_k=rrf)
         modes[f"hybrid (rrf k={rrf})"] = lambda q, r=r: r.search(q, pool, "hybrid")
     return modes
 

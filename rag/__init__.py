@@ -15,42 +15,71 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag.answer.types import Answer, AnswerStream, Citation
+    from rag.answer.types import Answer, AnswerStream, Citation, Done, Retrieved, Token
     from rag.assistant import Assistant
     from rag.config import Settings
-    from rag.errors import ConfigError, IngestError, ModelError, RagError, StoreError
+    from rag.errors import (
+        AccessDenied,
+        AuthError,
+        ConfigError,
+        IndexBusy,
+        IngestError,
+        InvalidInput,
+        ModelError,
+        ParseError,
+        RagError,
+        StoreError,
+    )
     from rag.index.indexer import IngestReport
     from rag.retrieval.hybrid import Passage
-
-__all__ = [
-    "Answer",
-    "AnswerStream",
-    "Assistant",
-    "Citation",
-    "ConfigError",
-    "IngestError",
-    "IngestReport",
-    "ModelError",
-    "Passage",
-    "RagError",
-    "Settings",
-    "StoreError",
-]
+    from rag.trust.accounts import User
 
 _WHERE = {
     "Answer": "rag.answer.types",
     "AnswerStream": "rag.answer.types",
     "Citation": "rag.answer.types",
+    "Done": "rag.answer.types",
+    "Retrieved": "rag.answer.types",
+    "Token": "rag.answer.types",
     "Assistant": "rag.assistant",
     "Settings": "rag.config",
+    "AccessDenied": "rag.errors",
+    "AuthError": "rag.errors",
     "ConfigError": "rag.errors",
+    "IndexBusy": "rag.errors",
     "IngestError": "rag.errors",
+    "InvalidInput": "rag.errors",
     "ModelError": "rag.errors",
+    "ParseError": "rag.errors",
     "RagError": "rag.errors",
     "StoreError": "rag.errors",
     "IngestReport": "rag.index.indexer",
     "Passage": "rag.retrieval.hybrid",
+    "User": "rag.trust.accounts",
 }
+__all__ = [
+    "AccessDenied",
+    "Answer",
+    "AnswerStream",
+    "Assistant",
+    "AuthError",
+    "Citation",
+    "ConfigError",
+    "Done",
+    "IndexBusy",
+    "IngestError",
+    "IngestReport",
+    "InvalidInput",
+    "ModelError",
+    "ParseError",
+    "Passage",
+    "RagError",
+    "Retrieved",
+    "Settings",
+    "StoreError",
+    "Token",
+    "User",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,12 +1,12 @@
-"""The ``rag`` command: a thin layer over :class:`rag.Assistant`.
+"""The ``rag`` command: parse arguments, call :class:`rag.Assistant`, render the result.
 
-Exit codes: 0 success; 1 some files failed to ingest, or nothing to remove;
-2 usage error; 3 any other error rag reports (bad setting, missing model, store);
-4 not signed in, wrong password, or not allowed.
+No rule lives here: who may do what, and what is audited, is the library's. Exit codes
+follow the error tree (:mod:`rag.errors`): 0 success; 1 some files failed to ingest, or
+nothing to remove; 2 usage error; 3 any other error rag reports (a setting, a model, the
+store, an internal error); 4 not signed in, wrong password, or not allowed.
 
-Once user accounts exist, commands that read or change documents need
-``--user NAME`` (or ``RAG_USER``); the password comes from ``RAG_PASSWORD`` or,
-on a terminal, a prompt.
+Once user accounts exist, commands that read or change documents need ``--user NAME``
+(or ``RAG_USER``); the password comes from ``RAG_PASSWORD`` or, on a terminal, a prompt.
 """
 
 from __future__ import annotations
@@ -24,6 +24,14 @@ from rag.errors import AccessDenied, AuthError, InvalidInput, RagError
 __all__ = ["main"]
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_ERROR, EXIT_DENIED = 0, 1, 2, 3, 4
+
+#: Exit codes follow the error tree (rag/errors.py); every other RagError is 3.
+_EXIT_CODES: dict[type[RagError], int] = {
+    InvalidInput: EXIT_USAGE,
+    AuthError: EXIT_DENIED,
+    AccessDenied: EXIT_DENIED,
+}
+_RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,18 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     retrieval = argparse.ArgumentParser(add_help=False)
     retrieval.add_argument("--k", type=int, help="passages to retrieve (RAG_TOP_K)")
     retrieval.add_argument(
-        "--retrieval",
-        choices=["hybrid", "dense", "keyword"],
-        help="retrieval mode (RAG_RETRIEVAL_MODE)",
-    )
-    retrieval.add_argument(
-        "--mode",
-        choices=["generative", "extractive", "auto", "hybrid", "dense", "keyword"],
-        help="answer mode (RAG_ANSWER_MODE): generative, extractive or auto; "
-        "hybrid/dense/keyword here set the retrieval mode, as --retrieval does",
+        "--retrieval", choices=_RETRIEVAL_MODES, help="retrieval mode (RAG_RETRIEVAL_MODE)"
     )
     retrieval.add_argument("--under", metavar="PATH", help="only documents under this path")
     retrieval.add_argument("--json", action="store_true", help="machine-readable output")
+    answers = argparse.ArgumentParser(add_help=False)
+    answers.add_argument(
+        "--mode",
+        # hybrid/dense/keyword: the old spelling of --retrieval, kept for one release.
+        choices=["generative", "extractive", "auto", *_RETRIEVAL_MODES],
+        metavar="{generative,extractive,auto}",
+        help="answer mode (RAG_ANSWER_MODE)",
+    )
 
     parser = argparse.ArgumentParser(prog="rag", description="A private document assistant.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         help="who may read these files: group:NAME, user:NAME or everyone (repeatable; "
         "default: keep a known document's list, RAG_DEFAULT_ACCESS for new ones)",
     )
-    p = sub.add_parser("ask", parents=[common, retrieval], help="ask a question")
+    p = sub.add_parser("ask", parents=[common, retrieval, answers], help="ask a question")
     p.add_argument("question")
     p.add_argument(
         "--strict", action="store_true", help="drop sentences the documents do not support"
@@ -78,36 +86,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--queries", dest="queries_file", type=Path, metavar="FILE", help="one query per line"
     )
+    p.add_argument("--mode", choices=_RETRIEVAL_MODES, help=argparse.SUPPRESS)  # old spelling
     p = sub.add_parser("docs", parents=[common], help="list ingested documents")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("remove", parents=[common], help="remove a document (or a folder's)")
     p.add_argument("path")
-    p = sub.add_parser("eval", parents=[common, retrieval], help="score answers on a QA file")
+    p = sub.add_parser(
+        "eval", parents=[common, retrieval, answers], help="score answers on a QA file"
+    )
     p.add_argument("qa_file", type=Path, metavar="QA_FILE")
     p = sub.add_parser("access", parents=[common], help="show or set who may read a document")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--allow", action="append", metavar="WHO", help="the new access list (admins)")
-    p = sub.add_parser("check", parents=[admin], help="check the index against the manifest")
+    sub.add_parser("check", parents=[admin], help="check the index against the manifest")
     p = sub.add_parser("audit", parents=[admin], help="print the audit log (admins)")
     p.add_argument("--user", dest="filter_user", metavar="U", help="only entries by user U")
     p.add_argument("--since", metavar="DATE", help="only entries at or after DATE (ISO 8601)")
     p.add_argument("--action", help="only entries of this kind (ask, search, ingest, ...)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--verify", action="store_true", help="check the log's hash chain")
-    users = sub.add_parser("users", help="manage user accounts (admins)")
-    usub = users.add_subparsers(dest="action", required=True)
-    p = usub.add_parser("add", parents=[admin], help="add a user (password: RAG_NEW_PASSWORD)")
-    p.add_argument("name")
-    p.add_argument("--group", action="append", default=[], metavar="G", help="repeatable")
-    p.add_argument("--admin", action="store_true", help="may manage users and access")
-    p = usub.add_parser("list", parents=[admin], help="list users and their groups")
-    p = usub.add_parser("remove", parents=[admin], help="remove a user")
-    p.add_argument("name")
-    p = usub.add_parser("groups", parents=[admin], help="set a user's groups")
-    p.add_argument("name")
-    p.add_argument("groups", nargs="*", metavar="G")
-    p = usub.add_parser("passwd", parents=[admin], help="set a password (RAG_NEW_PASSWORD)")
-    p.add_argument("name")
+    _users_parser(sub, admin)
     sub.add_parser(
         "prepare",
         help="build the fast (ONNX int8) embedder and measure how llama.cpp runs here; "
@@ -127,12 +125,39 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _users_parser(sub: Any, admin: argparse.ArgumentParser) -> None:
+    users = sub.add_parser("users", help="manage user accounts (admins)")
+    usub = users.add_subparsers(dest="action", required=True)
+    p = usub.add_parser("add", parents=[admin], help="add a user (password: RAG_NEW_PASSWORD)")
+    p.add_argument("name")
+    p.add_argument("--group", action="append", default=[], metavar="G", help="repeatable")
+    p.add_argument("--admin", action="store_true", help="may manage users and access")
+    usub.add_parser("list", parents=[admin], help="list users and their groups")
+    p = usub.add_parser("remove", parents=[admin], help="remove a user")
+    p.add_argument("name")
+    p = usub.add_parser("groups", parents=[admin], help="set a user's groups")
+    p.add_argument("name")
+    p.add_argument("groups", nargs="*", metavar="G")
+    p = usub.add_parser("admin", parents=[admin], help="make a user an admin, or not")
+    p.add_argument("name")
+    p.add_argument("--off", action="store_true", help="take admin rights away instead")
+    p = usub.add_parser(
+        "passwd", parents=[admin], help="set a password: yours, or anyone's as an admin"
+    )
+    p.add_argument("name")
+
+
 def _settings(args: argparse.Namespace) -> Any:
+    """The settings: ``RAG_*`` and the config file, with the flags given on top."""
     from rag.config import Settings
 
     mode = getattr(args, "mode", None)
     retrieval = getattr(args, "retrieval", None)
-    if mode in ("hybrid", "dense", "keyword"):
+    if mode in _RETRIEVAL_MODES:
+        print(
+            f"rag: --mode {mode} is deprecated for the retrieval mode: use --retrieval {mode}",
+            file=sys.stderr,
+        )
         retrieval, mode = retrieval or mode, None
     overrides = {
         "data_dir": getattr(args, "data_dir", None),
@@ -141,16 +166,13 @@ def _settings(args: argparse.Namespace) -> Any:
         "retrieval_mode": retrieval,
         "answer_mode": mode,
         "strict": getattr(args, "strict", None) or None,
+        "user": getattr(args, "user", None),
     }
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "ui":
-        return _ui(args)
-    if args.command == "model-server":
-        return _model_server(args)
     if args.command == "ingest":
         # The parser worker's start (~4 s of imports) overlaps this process's own imports,
         # the store's opening and the embedder's loading.
@@ -165,12 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             settings = _settings(args)
         except ValidationError as exc:
-            print(f"rag: invalid setting: {exc}", file=sys.stderr)
+            print(f"rag: invalid setting: {_validation_message(exc)}", file=sys.stderr)
             return EXIT_USAGE
+        if args.command in _LAUNCHERS:
+            return _LAUNCHERS[args.command](settings, args)
         from rag.assistant import Assistant
 
         assistant = Assistant(settings)
-        args.user = _sign_in(assistant, getattr(args, "user", None))
+        args.user = _sign_in(assistant, settings)
         return int(_COMMANDS[args.command](assistant, args))
     except RagError as exc:
         print(f"rag: {exc}", file=sys.stderr)
@@ -189,12 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-#: Exit codes follow the error tree (rag/errors.py); every other RagError is 3.
-_EXIT_CODES: dict[type[RagError], int] = {
-    InvalidInput: EXIT_USAGE,
-    AuthError: EXIT_DENIED,
-    AccessDenied: EXIT_DENIED,
-}
+def _validation_message(exc: Any) -> str:
+    return "; ".join(
+        f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+    )
 
 
 def _shown(path: str) -> str:
@@ -203,29 +225,26 @@ def _shown(path: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
 
 
-def _sign_in(assistant: Any, name: str | None) -> Any:
+def _sign_in(assistant: Any, settings: Any) -> Any:
     """The signed-in user for ``--user``/``RAG_USER``, or None when no name is given."""
-
-    name = name or os.environ.get("RAG_USER") or None
-    if name is None:
+    if settings.user is None:
         return None
-    password = os.environ.get("RAG_PASSWORD")
-    if password is None:
-        if not sys.stdin.isatty():
-            raise AuthError("no password: set RAG_PASSWORD or run rag in a terminal")
+    if settings.password is not None:
+        password = settings.password.get_secret_value()
+    elif sys.stdin.isatty():
         import getpass
 
-        password = getpass.getpass(f"Password for {name}: ")
-    return assistant.authenticate(name, password)
+        password = getpass.getpass(f"Password for {settings.user}: ")
+    else:
+        raise AuthError("no password: set RAG_PASSWORD or run rag in a terminal")
+    return assistant.authenticate(settings.user, password)
 
 
-def _new_password(name: str) -> str:
-
-    password = os.environ.get("RAG_NEW_PASSWORD")
-    if password is not None:
-        return password
+def _new_password(settings: Any, name: str) -> str:
+    if settings.new_password is not None:
+        return str(settings.new_password.get_secret_value())
     if not sys.stdin.isatty():
-        raise InvalidInput("no password for the new account: set RAG_NEW_PASSWORD")
+        raise InvalidInput(f"no password for {name}: set RAG_NEW_PASSWORD")
     import getpass
 
     password = getpass.getpass(f"New password for {name}: ")
@@ -259,15 +278,17 @@ def _ask(assistant: Any, args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return _model_failed(answer)
     streamed = []
-    for piece in stream:
+    for piece in stream.tokens():
         streamed.append(piece)
         sys.stdout.write(piece)
         sys.stdout.flush()
     answer = stream.answer
+    if not streamed:
+        sys.stdout.write(answer.text)
     sys.stdout.write("\n")
     if answer.note:
         print(f"\n({answer.note})\n{answer.text}")
-    elif answer.text != "".join(streamed).strip() and not answer.refused:
+    elif streamed and answer.text != "".join(streamed).strip() and not answer.refused:
         print(f"\nChecked against your documents:\n{answer.text}")
     for s in answer.unsupported:
         print(f"  ✗ not supported by your documents: {s.text}")
@@ -298,22 +319,17 @@ def _search(assistant: Any, args: argparse.Namespace) -> int:
     if args.queries_file:
         queries += [q.strip() for q in args.queries_file.read_text().splitlines() if q.strip()]
     if not queries:
-        print("rag search: give at least one QUERY or --queries FILE", file=sys.stderr)
-        return EXIT_USAGE
+        raise InvalidInput("rag search: give at least one QUERY or --queries FILE")
+    from rag.answer.prompt import label
+
     for query in queries:
         passages = assistant.search(query, prefix=args.under, user=args.user)
         if args.json:
-            print(
-                json.dumps(
-                    {"query": query, "results": [_passage_json(p) for p in passages]},
-                    ensure_ascii=False,
-                )
-            )
+            results = [_passage_json(p) for p in passages]
+            print(json.dumps({"query": query, "results": results}, ensure_ascii=False))
             continue
         print(f"# {query}")
         for n, p in enumerate(passages, start=1):
-            from rag.answer.prompt import label
-
             snippet = " ".join(p.text.split())[:160]
             print(
                 f"  {n}. {_shown(label(p.source, p.page))}  "
@@ -336,22 +352,18 @@ def _passage_json(p: Any) -> dict[str, Any]:
 def _docs(assistant: Any, args: argparse.Namespace) -> int:
     docs = assistant.documents(user=args.user)
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "source": d.source,
-                        "chunks": d.chunks,
-                        "ingested_at": d.ingested_at,
-                        "file_type": d.file_type,
-                        "pages": d.pages,
-                        "access": list(assistant.access(d.source)),
-                    }
-                    for d in docs
-                ],
-                ensure_ascii=False,
-            )
-        )
+        rows = [
+            {
+                "source": d.source,
+                "chunks": d.chunks,
+                "ingested_at": d.ingested_at,
+                "file_type": d.file_type,
+                "pages": d.pages,
+                "access": list(assistant.access(d.source)),
+            }
+            for d in docs
+        ]
+        print(json.dumps(rows, ensure_ascii=False))
         return EXIT_OK
     if not docs:
         print("No documents ingested yet. Try: rag ingest PATH")
@@ -370,30 +382,6 @@ def _remove(assistant: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _ui(args: argparse.Namespace) -> int:
-    """Replace this process with ``streamlit run ui/app.py``, private by default.
-
-    Every privacy setting is passed on the command line as well as in the
-    app's own .streamlit/config.toml, so it holds from any working directory.
-    """
-
-    from rag.privacy import STREAMLIT_FLAGS, lock_down
-
-    lock_down()
-    import ui
-
-    app = Path(ui.__file__).resolve().parent / "app.py"
-    if args.data_dir is not None:
-        os.environ["RAG_DATA_DIR"] = str(args.data_dir.expanduser().resolve())
-    if args.collection is not None:
-        os.environ["RAG_COLLECTION"] = args.collection
-    command = [sys.executable, "-m", "streamlit", "run", str(app)]
-    command += [*STREAMLIT_FLAGS, "--server.address", args.host, "--server.port", str(args.port)]
-    print(f"rag: web UI on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    os.execv(sys.executable, command)
-    return EXIT_ERROR  # not reached
-
-
 def _eval(assistant: Any, args: argparse.Namespace) -> int:
     from rag.evaluate import evaluate, load_questions
 
@@ -409,17 +397,17 @@ def _eval(assistant: Any, args: argparse.Namespace) -> int:
     report = evaluate(assistant, questions, progress=progress, user=args.user)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False))
-    else:
-        print(report.table())
+    print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.table())
     return EXIT_OK
 
 
 def _access(assistant: Any, args: argparse.Namespace) -> int:
+    from rag.collection import absolute
+
     if args.allow:
         assistant.set_access(args.path, args.allow, user=args.user)
-    docs = [d for d in assistant.documents(user=args.user) if d.source == _abspath(args.path)]
+    target = absolute(args.path)
+    docs = [d for d in assistant.documents(user=args.user) if d.source == target]
     if not docs:
         print(f"rag access: {args.path} is not an ingested document", file=sys.stderr)
         return EXIT_PARTIAL
@@ -427,43 +415,63 @@ def _access(assistant: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _abspath(path: str) -> str:
-
-    return os.path.abspath(os.path.expanduser(path))
-
-
 def _audit(assistant: Any, args: argparse.Namespace) -> int:
-    me = assistant.users.get(args.user.name) if args.user else None
-    if assistant.users.active() and (me is None or not me.admin):
-        raise AccessDenied("only an admin may read the audit log (rag audit --as ADMIN)")
     if args.verify:
-        broken = assistant.audit.verify()
+        broken = assistant.verify_audit(user=args.user)
         if broken is not None:
             print(f"rag audit: the log was altered at entry {broken}", file=sys.stderr)
             return EXIT_ERROR
         print("audit log intact")
         return EXIT_OK
-    since = args.since
-    if since is not None:
+    if args.since is not None:
         from datetime import datetime
 
         try:
-            datetime.fromisoformat(since)
+            datetime.fromisoformat(args.since)
         except ValueError:
-            print(f"rag audit: --since {since!r} is not an ISO date", file=sys.stderr)
-            return EXIT_USAGE
-    for entry in assistant.audit.entries(args.filter_user, since, args.action):
+            raise InvalidInput(f"rag audit: --since {args.since!r} is not an ISO date") from None
+    entries = assistant.audit_entries(args.filter_user, args.since, args.action, user=args.user)
+    for entry in entries:
         print(json.dumps(entry.to_json(), ensure_ascii=False) if args.json else entry.line())
     return EXIT_OK
 
 
 def _check(assistant: Any, args: argparse.Namespace) -> int:
-    assistant.require_admin(args.user)
-    problems = assistant.check()
+    problems = assistant.check(user=args.user)
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problems" if problems else "index consistent")
     return EXIT_PARTIAL if problems else EXIT_OK
+
+
+def _users(assistant: Any, args: argparse.Namespace) -> int:
+    me, s = args.user, assistant.settings
+    if args.action == "list":
+        for u in assistant.users(user=me):
+            role = "admin" if u.admin else "user"
+            print(f"{u.name:<20} {role:<6} {', '.join(u.groups) or '-'}")
+    elif args.action == "add":
+        password = _new_password(s, args.name)
+        if args.admin and me is None and assistant.accounts_exist():
+            # Accounts an older rag made without any admin: the operator adds one here.
+            user = assistant.restore_admin(args.name, password)
+        else:
+            user = assistant.add_user(args.name, password, args.group, args.admin, user=me)
+        groups = ", ".join(user.groups) or "none"
+        print(f"added {user.name} ({'admin, ' if user.admin else ''}groups: {groups})")
+    elif args.action == "remove":
+        assistant.remove_user(args.name, user=me)
+        print(f"removed {args.name}")
+    elif args.action == "groups":
+        user = assistant.set_groups(args.name, args.groups, user=me)
+        print(f"{user.name}: {', '.join(user.groups) or 'no groups'}")
+    elif args.action == "admin":
+        user = assistant.set_admin(args.name, not args.off, user=me)
+        print(f"{user.name}: {'admin' if user.admin else 'not an admin'}")
+    elif args.action == "passwd":
+        assistant.set_password(args.name, _new_password(s, args.name), user=me)
+        print(f"password of {args.name} changed")
+    return EXIT_OK
 
 
 def _prepare(assistant: Any, args: argparse.Namespace) -> int:
@@ -488,18 +496,40 @@ def _info(assistant: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _model_server(args: argparse.Namespace) -> int:
+# -- commands that start another program ------------------------------------------------
+
+
+def _ui(settings: Any, args: argparse.Namespace) -> int:
+    """Replace this process with ``streamlit run ui/app.py``, private by default.
+
+    Every privacy setting is passed on the command line as well as in the app's own
+    .streamlit/config.toml, so it holds from any working directory. The settings the
+    flags gave go to the app as its own arguments (after ``--``), read once at its edge.
+    """
+    from rag.privacy import STREAMLIT_FLAGS, lock_down
+
+    lock_down()
+    import ui
+
+    app = Path(ui.__file__).resolve().parent / "app.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(app)]
+    command += [*STREAMLIT_FLAGS, "--server.address", args.host, "--server.port", str(args.port)]
+    command += ["--", "--data-dir", str(settings.data_dir.expanduser().resolve())]
+    command += ["--collection", settings.collection]
+    print(f"rag: web UI on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    os.execv(sys.executable, command)
+    return EXIT_ERROR  # not reached
+
+
+def _model_server(settings: Any, args: argparse.Namespace) -> int:
     """Replace this process with llama.cpp serving the configured GGUF on a TCP port,
     its fast paths decided by the probe (rag.models.llama_runtime)."""
-    from rag.config import Settings
     from rag.models.bundled import bundled_chat_model
     from rag.privacy import lock_down
 
     lock_down()
-    settings = Settings()
     if settings.llm_backend != "llama_cpp":
-        print("rag model-server: serves GGUF models (RAG_LLM_BACKEND=llama_cpp)", file=sys.stderr)
-        return EXIT_USAGE
+        raise InvalidInput("rag model-server serves GGUF models (RAG_LLM_BACKEND=llama_cpp)")
     model = Path(settings.llm_model).expanduser() if settings.llm_model else bundled_chat_model()
     command = [sys.executable, "-m", "rag.models.llama_server", str(model)]
     command += ["--host", args.host, "--port", str(args.port), "--n-ctx", str(settings.llm_context)]
@@ -513,45 +543,7 @@ def _model_server(args: argparse.Namespace) -> int:
     return EXIT_ERROR  # not reached
 
 
-def _users(assistant: Any, args: argparse.Namespace) -> int:
-    users = assistant.users
-    assistant.require_admin(args.user)
-    actor = args.user.name if args.user else None
-    if args.action == "list":
-        for u in users.all():
-            role = "admin" if u.admin else "user"
-            print(f"{u.name:<20} {role:<6} {', '.join(u.groups) or '-'}")
-        return EXIT_OK
-    if args.action == "add":
-        user = users.add(args.name, _new_password(args.name), args.group, args.admin)
-        print(
-            f"added {user.name} ({'admin, ' if user.admin else ''}groups: "
-            f"{', '.join(user.groups) or 'none'})"
-        )
-        if not users.has_admin():
-            print(
-                "note: no admin exists yet; anyone can manage users until one does", file=sys.stderr
-            )
-        assistant.audit.record(
-            actor, "users", added=user.name, groups=list(user.groups), admin=user.admin
-        )
-    elif args.action == "remove":
-        if not users.remove(args.name):
-            print(f"rag users: no user {args.name!r}", file=sys.stderr)
-            return EXIT_PARTIAL
-        print(f"removed {args.name}")
-        assistant.audit.record(actor, "users", removed=args.name)
-    elif args.action == "groups":
-        user = users.set_groups(args.name, args.groups)
-        print(f"{user.name}: {', '.join(user.groups) or 'no groups'}")
-        assistant.audit.record(actor, "users", user=user.name, groups=list(user.groups))
-    elif args.action == "passwd":
-        users.set_password(args.name, _new_password(args.name))
-        print(f"password of {args.name} changed")
-        assistant.audit.record(actor, "users", password_changed=args.name)
-    return EXIT_OK
-
-
+_LAUNCHERS = {"ui": _ui, "model-server": _model_server}
 _COMMANDS = {
     "access": _access,
     "audit": _audit,

@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     lock_wait_s: float = Field(60.0, ge=0)
     """How long an ingest waits for another one on the same data directory to finish."""
 
+    user: str | None = None
+    """The account the CLI signs in as (``--user`` overrides it)."""
+    password: SecretStr | None = None
+    """That account's password (else the CLI asks on a terminal)."""
+    new_password: SecretStr | None = None
+    """The password ``rag users add`` and ``rag users passwd`` set (else they ask)."""
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, v: str) -> str:

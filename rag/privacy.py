@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import os
 
-from rag.ingest.parse import UNSTRUCTURED_ENV
+__all__ = ["OFFLINE_ENV", "STREAMLIT_FLAGS", "UNSTRUCTURED_ENV", "lock_down"]
 
-__all__ = ["OFFLINE_ENV", "STREAMLIT_FLAGS", "lock_down"]
+#: unstructured reads these before it sends usage data or prints its notice.
+UNSTRUCTURED_ENV = {
+    "DO_NOT_TRACK": "true",
+    "SCARF_NO_ANALYTICS": "true",
+    "UNSTRUCTURED_DISABLE_NOTICE": "1",
+}
 
 #: Environment switches that keep the stack offline. Values are forced, not
 #: defaulted: a user's environment must not re-enable downloads or telemetry.

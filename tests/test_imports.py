@@ -33,5 +33,6 @@ def test_public_api_and_cli_load_no_heavy_library() -> None:
 def test_public_names_resolve() -> None:
     import rag
 
+    assert rag.__all__ == sorted(rag._WHERE)
     for name in rag.__all__:
         assert getattr(rag, name) is not None

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import PurePath
 
 import streamlit as st
 
-from rag import Assistant, Settings
+from rag import Assistant, AuthError, Settings, User
 from rag.config import AnswerMode, RetrievalMode
 from rag.privacy import lock_down
-from rag.trust.accounts import AuthError, User
 
 __all__ = ["Choices", "assistant", "sidebar", "sign_in", "signed_in"]
 
@@ -27,11 +28,22 @@ def _assistant(data_dir: str, collection: str) -> Assistant:
     return a
 
 
+def settings() -> Settings:
+    """The settings: ``RAG_*`` and the config file, with what ``rag ui`` passed to the app
+    after ``--`` (``--data-dir``, ``--collection``) on top; read here, at the UI's edge."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--collection")
+    given, _ = parser.parse_known_args(sys.argv[1:])
+    overrides = {"data_dir": given.data_dir, "collection": given.collection}
+    return Settings(**{k: v for k, v in overrides.items() if v})
+
+
 def assistant() -> Assistant:
     """The process-wide Assistant for the configured data directory."""
     lock_down()
-    settings = Settings()
-    return _assistant(str(settings.data_dir), settings.collection)
+    s = settings()
+    return _assistant(str(s.data_dir), s.collection)
 
 
 def signed_in() -> User | None:
@@ -43,11 +55,11 @@ def signed_in() -> User | None:
 def sign_in(a: Assistant) -> User | None:
     """The session's user; once accounts exist, a sign-in form until someone signs in
     (the rest of the page does not run). None while no accounts exist."""
-    if not a.users.active():
+    if not a.accounts_exist():
         return None
-    user = signed_in()
-    if user is not None and a.users.get(user.name) is not None:
-        return a.users.get(user.name)
+    current = a.current_user(signed_in())
+    if current is not None:
+        return current
     st.title("Sign in")
     with st.form("sign-in"):
         name = st.text_input("User name", key="sign_in_name")

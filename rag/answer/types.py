@@ -1,35 +1,33 @@
-"""What a question gets back: the answer text, whether it was refused, and its sources."""
+r"""What a question gets back: the answer, its sources, and the events on the way.
+
+A question is a stream of :data:`Event`\ s: :class:`Retrieved` once the passages are
+found, :class:`Token` for each piece of the model's answer as it is written (only when
+the answer being written is the one shown), and :class:`Done` with the final
+:class:`Answer`. :class:`AnswerStream` iterates them; front ends render each kind.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.answer.cite import CitationStream, clean_citations, overlap_attribution
-from rag.answer.verify import SentenceCheck, Verification
-from rag.errors import ModelError
+from rag.answer.verify import SentenceCheck
 from rag.retrieval.hybrid import Passage
-from rag.text import cited_numbers, sentence_spans, sentences
 
 __all__ = [
     "REFUSAL",
     "Answer",
     "AnswerStream",
     "Citation",
-    "best_quote",
-    "build_answer",
-    "verified_answer",
+    "Done",
+    "Event",
+    "Retrieved",
+    "Token",
 ]
 
 #: What the assistant says when the documents do not hold an answer.
 REFUSAL = "Not found in your documents."
-
-# The model's own way of saying it (the system prompt asks for this sentence).
-_MODEL_REFUSAL = re.compile(
-    r"could not find (this|that|the answer|it)? ?in (your|the) documents", re.I
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,165 +90,59 @@ class Answer:
         return out
 
 
-def best_quote(passage: str, claim: str, limit: int = 400) -> str:
-    """The sentence of ``passage`` that shares most content words with ``claim``.
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """Retrieval is done: the passages an answer may use, numbered from 1."""
 
-    Falls back to the start of the passage. Used as the citation's quote, so the
-    reader sees the words that support the answer rather than the whole chunk.
-    """
-    candidates = [passage[a:b] for a, b in sentence_spans(passage, min_chars=4)]
-    if not candidates:
-        return passage[:limit]
-    best = overlap_attribution(claim, candidates)
-    quote = candidates[best - 1] if best else candidates[0]
-    return quote if len(quote) <= limit else quote[: limit - 1].rstrip() + "…"
+    passages: list[Passage]
 
 
-def build_answer(
-    question: str, raw: str, passages: list[Passage], timings: dict[str, float]
-) -> Answer:
-    """Turn the model's text into an :class:`Answer` with verified citations."""
-    text = clean_citations(raw, len(passages)).strip()
-    if not text or (_MODEL_REFUSAL.search(text) and not cited_numbers(text, len(passages))):
-        return Answer(question, REFUSAL, True, passages, [], timings)
-    numbers = cited_numbers(text, len(passages))
-    if not numbers:
-        # Uncited answer: tie it to the passage it most plausibly came from.
-        guess = overlap_attribution(text, [p.text for p in passages])
-        numbers = [guess or 1]
-    citations = [
-        Citation(
-            n=n,
-            source=passages[n - 1].source,
-            page=passages[n - 1].page,
-            quote=best_quote(passages[n - 1].text, _claims_citing(text, n)),
-            score=passages[n - 1].similarity,
-        )
-        for n in numbers
-    ]
-    return Answer(question, text, False, passages, citations, timings)
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A piece of the model's answer as it is written (citation markers cleaned)."""
+
+    text: str
 
 
-def verified_answer(
-    base: Answer, verification: Verification, mode: str, strict: bool, note: str = ""
-) -> Answer:
-    """``base`` with its sentences checked: citations come from the checks (corrected
-    where a sentence was supported by another passage) and quote the exact span."""
-    if not verification.sentences:
-        return base
-    changed = strict and bool([s for s in verification.sentences if s.support == "unsupported"])
-    changed |= any(s.corrected for s in verification.sentences)
-    text = verification.text(strict) if (changed or mode == "extractive") else base.text
-    kept = [s for s in verification.sentences if not (strict and s.support == "unsupported")]
-    if not text.strip() or not kept:
-        return Answer(base.question, REFUSAL, True, base.passages, [], base.timings, mode=mode)
-    citations: dict[int, Citation] = {}
-    for s in kept:
-        for n in s.citations:
-            if n in citations or not 1 <= n <= len(base.passages):
-                continue
-            p = base.passages[n - 1]
-            quote = (
-                s.span.text if s.span is not None and s.span.n == n else best_quote(p.text, s.text)
-            )
-            citations[n] = Citation(n, p.source, p.page, quote, p.similarity)
-    if not citations:
-        citations = {c.n: c for c in base.citations}
-    return Answer(
-        base.question,
-        text,
-        False,
-        base.passages,
-        [citations[n] for n in sorted(citations)],
-        base.timings,
-        kept if strict else verification.sentences,
-        mode,
-        note,
-        base.text if text != base.text else None,
-    )
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The final answer; nothing follows."""
+
+    answer: Answer
 
 
-def _claims_citing(text: str, n: int) -> str:
-    """The sentences of ``text`` that cite ``[n]`` (all of it if none does explicitly)."""
-    marker = f"[{n}]"
-    cited = [s for s in sentences(text) if marker in s]
-    return " ".join(cited) or text
+Event = Retrieved | Token | Done
 
 
 class AnswerStream:
-    """Iterate for the answer's text as it is generated; then ``answer`` holds the result."""
+    r"""The events of one question, in order: :class:`Retrieved`, any :class:`Token`\ s,
+    then :class:`Done`. Iterate it once; :attr:`answer` runs it to the end if needed."""
 
-    def __init__(
-        self,
-        question: str,
-        passages: list[Passage],
-        tokens: Iterator[str] | None,
-        timings: dict[str, float],
-        clock: Callable[[], float],
-        finish: Callable[[Answer], Answer] | None = None,
-        ready: Answer | None = None,
-        on_done: Callable[[Answer], None] | None = None,
-        failed: Callable[[ModelError], Answer] | None = None,
-    ) -> None:
-        """``tokens`` None and ``ready`` None: refused without calling the model.
-        ``ready``: an answer made without the model (extractive), yielded at once.
-        ``finish``: applied to the model's answer once streaming ends (verification).
-        ``on_done``: called once with the final answer (the audit log).
-        ``failed``: the answer to give when the model fails (before or mid-answer)."""
+    def __init__(self, question: str, events: Iterator[Event]) -> None:
         self.question = question
-        self.passages = passages
-        self._tokens = tokens
-        self._timings = timings
-        self._clock = clock
-        self._finish = finish
-        self._failed = failed
-        self._answer: Answer | None = ready
-        self._on_done = on_done
-        if tokens is None and ready is None:
-            self._answer = Answer(question, REFUSAL, True, passages, [], timings)
-        if self._answer is not None and on_done is not None:
-            on_done(self._answer)
+        self._events = events
+        self._answer: Answer | None = None
+        self.passages: list[Passage] = []
 
-    @property
-    def refused_early(self) -> bool:
-        """True when nothing relevant was retrieved and the model was not called."""
-        return self._tokens is None and self._answer is not None and self._answer.refused
+    def __iter__(self) -> Iterator[Event]:
+        for event in self._events:
+            if isinstance(event, Retrieved):
+                self.passages = event.passages
+            elif isinstance(event, Done):
+                self._answer = event.answer
+            yield event
 
-    @property
-    def from_model(self) -> bool:
-        """True when iterating streams the model's tokens (not a ready-made answer)."""
-        return self._tokens is not None
-
-    def __iter__(self) -> Iterator[str]:
-        if self._tokens is None:
-            assert self._answer is not None
-            yield self._answer.text
-            return
-        raw: list[str] = []
-        started = self._clock()
-        try:
-            for piece in CitationStream(len(self.passages))(self._tokens):
-                if not raw:
-                    self._timings["first_token_s"] = (
-                        self._clock() - started + self._timings.get("retrieval_s", 0.0)
-                    )
-                raw.append(piece)
-                yield piece
-        except ModelError as exc:
-            if self._failed is None:
-                raise
-            self._answer = self._failed(exc)
-        else:
-            self._timings["generation_s"] = self._clock() - started
-            answer = build_answer(self.question, "".join(raw), self.passages, self._timings)
-            self._answer = self._finish(answer) if self._finish and not answer.refused else answer
-        if self._on_done is not None:
-            self._on_done(self._answer)
+    def tokens(self) -> Iterator[str]:
+        """The text of the :class:`Token` events, as they come (for a terminal or a page
+        that shows the model's answer while it is written)."""
+        for event in self:
+            if isinstance(event, Token):
+                yield event.text
 
     @property
     def answer(self) -> Answer:
         if self._answer is None:
             for _ in self:
                 pass
-        assert self._answer is not None
+        assert self._answer is not None, "the stream ended without an answer"
         return self._answer

@@ -10,9 +10,8 @@ two adjacent ones) among the retrieved passages, score it with the embedder
 * ``unsupported`` -- nothing retrieved says it, or a number of the claim is absent.
 
 If a sentence cites passage [n] but is only supported by another retrieved
-passage [m], its citation is corrected to [m] (``corrected``). The same machinery
-gives :func:`extractive_answer`: the passages' own best sentences, each cited,
-which cannot state anything the documents do not.
+passage [m], its citation is corrected to [m] (``corrected``). The extractive answer
+(:mod:`rag.answer.extract`) is built from the same passage sentences and embeddings.
 """
 
 from __future__ import annotations
@@ -45,9 +44,10 @@ __all__ = [
     "Span",
     "Thresholds",
     "Verification",
-    "condense",
-    "extractive_answer",
+    "embed_texts",
     "key_facts",
+    "key_terms",
+    "passage_sentences",
     "passage_spans",
     "split_answer",
     "verify",
@@ -221,7 +221,7 @@ def _label(score: float, lexical: tuple[bool, bool, bool, bool], t: Thresholds) 
 _RANK = {"supported": 2, "weak": 1, "unsupported": 0}
 
 
-def _sentences(passages: Sequence[Passage]) -> list[Span]:
+def passage_sentences(passages: Sequence[Passage]) -> list[Span]:
     """Every sentence of every passage."""
     return [
         Span(n, p.source, p.page, s, e, p.text[s:e])
@@ -230,23 +230,12 @@ def _sentences(passages: Sequence[Passage]) -> list[Span]:
     ]
 
 
-def _candidates(passages: Sequence[Passage]) -> list[Span]:
-    """Sentences, and pairs of adjacent sentences (a claim may join two)."""
-    singles = _sentences(passages)
-    pairs = [
-        Span(a.n, a.source, a.page, a.start, b.end, passages[a.n - 1].text[a.start : b.end])
-        for a, b in pairwise(singles)
-        if a.n == b.n
-    ]
-    return singles + pairs
-
-
 _CACHE: dict[tuple[str, str], np.ndarray] = {}
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 8192
 
 
-def _embed(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+def embed_texts(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
     """Embeddings of short texts, cached by text: auto mode checks the model's answer and
     may then extract from the same passages, and follow-ups re-read the same passages."""
     name = getattr(embedder, "name", "")
@@ -262,7 +251,8 @@ def _embed(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
         return np.stack([_CACHE[(name, t)] for t in texts])
 
 
-def _content(text: str) -> set[str]:
+def key_terms(text: str) -> set[str]:
+    """Words of three letters or more, and numbers: what a claim and a sentence share."""
     return {w for w in words(text) if len(w) > 2 or w[0].isdigit()}
 
 
@@ -270,8 +260,8 @@ def _prune(singles: list[Span], claims: Sequence[str], limit: int) -> list[int]:
     """Indexes of the sentences sharing most words with the claims (in passage order)."""
     if len(singles) <= limit:
         return list(range(len(singles)))
-    wanted = set().union(*(_content(c) for c in claims))
-    overlap = [len(wanted & _content(s.text)) for s in singles]
+    wanted = set().union(*(key_terms(c) for c in claims))
+    overlap = [len(wanted & key_terms(s.text)) for s in singles]
     best = sorted(range(len(singles)), key=lambda i: (-overlap[i], i))[:limit]
     return sorted(best)
 
@@ -293,13 +283,13 @@ def verify(
     sentences = split_answer(answer)
     if not sentences:
         return Verification([], time.perf_counter() - started)
-    singles = _sentences(passages)
+    singles = passage_sentences(passages)
     if not singles:
         checks = [SentenceCheck(s, "unsupported", c, None, 0.0) for s, c in sentences]
         return Verification(checks, time.perf_counter() - started)
     claims_text = [s for s, _ in sentences]
     kept = _prune(singles, claims_text, max_candidates)
-    vectors = _embed(embedder, claims_text + [singles[i].text for i in kept])
+    vectors = embed_texts(embedder, claims_text + [singles[i].text for i in kept])
     claim_vecs, single_vecs = vectors[: len(sentences)], vectors[len(sentences) :]
     cands = [singles[i] for i in kept]
     cand_vecs = list(single_vecs)
@@ -363,92 +353,3 @@ def _contradicts(claim: str, span: str) -> bool:
     c_nums, _, _ = key_facts(claim)
     s_nums, _, _ = key_facts(span)
     return bool(c_nums and s_nums and not c_nums <= s_nums)
-
-
-def extractive_answer(
-    question: str,
-    passages: Sequence[Passage],
-    embedder: Embedder,
-    max_sentences: int = 2,
-    min_similarity: float = 0.35,
-) -> Verification:
-    """The passages' own best sentences for ``question``, in passage order, each cited.
-
-    Sentences are ranked by cosine similarity to the question plus a bonus for the
-    question's content words they contain; nothing is generated, so nothing can be
-    invented. Returns the chosen sentences as verified (``supported``) checks.
-    """
-    started = time.perf_counter()
-    singles = [c for c in _sentences(passages) if _is_statement(c.text)]
-    if not singles:
-        return Verification([], time.perf_counter() - started)
-    vectors = _embed(embedder, [question] + [c.text for c in singles])
-    sims = vectors[1:] @ vectors[0]
-    asked = {w for w in words(question) if len(w) > 3}
-    scores = []
-    for k, c in enumerate(singles):
-        overlap = len(asked & set(words(c.text))) / max(len(asked), 1)
-        rank_bonus = 0.05 * (len(passages) - c.n)  # the retriever's order is a strong signal
-        scores.append(float(sims[k]) + 0.3 * overlap + rank_bonus)
-    order = np.argsort(scores)[::-1]
-    chosen: list[Span] = []
-    top = scores[int(order[0])]
-    for k in order:
-        if len(chosen) >= max_sentences:
-            break
-        if chosen and (
-            sims[k] < min_similarity or _elsewhere(singles[int(k)], chosen, scores[k], top)
-        ):
-            continue
-        chosen.append(singles[int(k)])
-    chosen.sort(key=lambda c: (c.n, c.start))
-    checks = [
-        SentenceCheck(c.text, "supported", [c.n], c, float(sims[singles.index(c)])) for c in chosen
-    ]
-    return Verification(checks, time.perf_counter() - started)
-
-
-def _elsewhere(c: Span, chosen: list[Span], score: float, top: float) -> bool:
-    """A further sentence from another passage than the chosen ones, and clearly weaker:
-    it would add a second source for little reason (and often the wrong one)."""
-    return all(c.n != o.n for o in chosen) and score < top - 0.1
-
-
-def _is_statement(text: str) -> bool:
-    """A sentence worth quoting as an answer: not a heading, label or fragment."""
-    return len(words(text)) >= 5 and not text.rstrip().endswith(":")
-
-
-def condense(
-    question: str, passages: Sequence[Passage], embedder: Embedder, per_passage: int = 3
-) -> list[str]:
-    """Each passage cut to its ``per_passage`` sentences closest to ``question`` (kept in
-    their original order), for the prompt.
-
-    On 2 CPU cores a small model reads a prompt at about 185 tokens/s, so five full
-    256-token passages cost ~7 s before the first token; their best sentences cost a
-    fraction of that. The answer is still checked against the full passages. The
-    sentence embeddings are cached and reused by :func:`verify`.
-    """
-    if per_passage <= 0:
-        return [p.text for p in passages]
-    singles = _sentences(passages)
-    if not singles:
-        return [p.text for p in passages]
-    vectors = _embed(embedder, [question] + [s.text for s in singles])
-    sims = vectors[1:] @ vectors[0]
-    asked = _content(question)
-    out = []
-    for n, p in enumerate(passages, start=1):
-        mine = [(i, s) for i, s in enumerate(singles) if s.n == n]
-        if len(mine) <= per_passage:
-            out.append(p.text)
-            continue
-
-        def score(item: tuple[int, Span]) -> float:
-            i, s = item
-            return float(sims[i]) + 0.1 * len(asked & _content(s.text)) / max(len(asked), 1)
-
-        best = sorted(sorted(mine, key=score, reverse=True)[:per_passage], key=lambda x: x[1].start)
-        out.append("\n".join(s.text for _, s in best))
-    return out

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -29,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.errors import InvalidInput, ParseError
+from rag.errors import InvalidInput, ParseError, StoreError
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.ingest.chunk import Chunker
 from rag.ingest.discover import Found, content_hash, discover, is_utf8
@@ -114,13 +115,16 @@ class Indexer:
         default_access: Sequence[str] = ("everyone",),
         writer: Collection[str] | None = None,
         commit_lock: AbstractContextManager[object] | None = None,
+        open_space: Callable[[str], VectorStore] | None = None,
     ) -> None:
         """``store``: the store, or a function that opens it (called once, when a chunk is
         to be read or written: an ingest that changes nothing never opens it).
         ``access``: the access list for every file of this ingest (``--allow``); None
         keeps each known document's list and gives new ones ``default_access``.
         ``writer``: the principals of the user ingesting (None: anyone may change any
-        document); a document they may not read is refused, not changed."""
+        document); a document they may not read is refused, not changed.
+        ``open_space``: opens the collection's store in another vector space (for
+        re-embedding with an embedder whose vectors have another length)."""
         self._store = store
         self.embedder = embedder
         self.manifest = manifest
@@ -133,6 +137,7 @@ class Indexer:
         self.default_access = tuple(sorted(set(default_access)))
         self.writer = writer
         self.commit_lock = commit_lock or threading.RLock()
+        self.open_space = open_space
 
     @property
     def store(self) -> VectorStore:
@@ -240,27 +245,55 @@ class Indexer:
         """Re-embed every stored chunk if the collection's vectors came from another
         embedder than this one (or an unrecorded one); the chunks re-embedded.
 
-        Texts come from the store, so nothing is parsed again. The new embedder is recorded
-        only once all are done: an interrupted run is redone by the next ingest."""
+        Texts come from the store, so nothing is parsed again. Vectors of the same length
+        are replaced in place, and the new embedder is recorded once all are done. Vectors
+        of another length cannot share a vector index: the chunks are copied, re-embedded,
+        into a new vector space, which becomes the collection's in one manifest
+        transaction before the old one is dropped. Either way an interrupted run is
+        redone by the next ingest, and searches meanwhile use the old vectors."""
         recorded = self.manifest.embedder(self.collection)
         if recorded == self.embedder.name:
             return 0
-        done = 0
-        if recorded is not None or self.store.count():
-            log.warning(
-                "collection %r was embedded with %s; re-embedding it with %s",
-                self.collection,
-                recorded or "an unrecorded embedder",
-                self.embedder.name,
+        if recorded is None and not self.store.count():
+            self.manifest.set_embedder(self.collection, self.embedder.name)
+            return 0
+        log.warning(
+            "collection %r was embedded with %s; re-embedding it with %s",
+            self.collection,
+            recorded or "an unrecorded embedder",
+            self.embedder.name,
+        )
+        size = len(self.embedder.embed_query("the length of this embedder's vectors"))
+        if self.store.dimension() in (None, size):
+            done = self._reembed(self.store)
+            self.manifest.set_embedder(self.collection, self.embedder.name)
+            return done
+        if self.open_space is None:
+            raise StoreError(
+                f"collection {self.collection!r} holds vectors of {self.store.dimension()} "
+                f"numbers; {self.embedder.name} makes {size}: use another collection"
             )
-            for doc in self.manifest.documents(self.collection):
-                ids = [chunk_id(doc.source, doc.content_hash, i) for i in range(doc.chunks)]
-                with self.commit_lock:
-                    records = self.store.get(ids)
-                    if records:
-                        self.store.upsert(records, self.embedder.embed([r.text for r in records]))
-                done += len(records)
-        self.manifest.set_embedder(self.collection, self.embedder.name)
+        space = self.manifest.pending_space(self.collection) or uuid.uuid4().hex[:8]
+        self.manifest.begin_space(self.collection, space)
+        target = self.open_space(space)
+        done = self._reembed(target)
+        old = self.store
+        with self.commit_lock:
+            self.manifest.switch_space(self.collection, space, self.embedder.name)
+            self._store = target
+        old.drop()
+        return done
+
+    def _reembed(self, target: VectorStore) -> int:
+        """Every current chunk's text and metadata, with a new vector, into ``target``."""
+        done = 0
+        for doc in self.manifest.documents(self.collection):
+            ids = [chunk_id(doc.source, doc.content_hash, i) for i in range(doc.chunks)]
+            with self.commit_lock:
+                records = self.store.get(ids)
+                if records:
+                    target.upsert(records, self.embedder.embed([r.text for r in records]))
+            done += len(records)
         return done
 
     def check(self) -> list[str]:

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.sqlite import connect
+
 __all__ = ["DocumentRecord", "Manifest"]
 
 _SCHEMA = """
@@ -53,6 +55,11 @@ CREATE TABLE IF NOT EXISTS access (
 CREATE TABLE IF NOT EXISTS embedders (
     collection TEXT PRIMARY KEY,
     embedder   TEXT NOT NULL  -- the embedder every stored vector came from
+);
+CREATE TABLE IF NOT EXISTS spaces (
+    collection TEXT PRIMARY KEY,
+    space      TEXT NOT NULL,  -- the vector space the collection's chunks are in ('': the first)
+    pending    TEXT            -- the one being filled by a re-embedding, if any
 );
 CREATE TABLE IF NOT EXISTS pending (
     collection TEXT NOT NULL,
@@ -89,13 +96,9 @@ class Manifest:
     """What has been ingested, per collection. Safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -284,6 +287,34 @@ class Manifest:
     def set_embedder(self, collection: str, embedder: str) -> None:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO embedders VALUES (?, ?)", (collection, embedder))
+
+    # -- vector spaces: where the chunks' vectors are (see Indexer.match_embedder) ---------
+
+    def space(self, collection: str) -> str:
+        """The vector space the collection's chunks are in ('' until a re-embedding with
+        an embedder of another dimension moved them)."""
+        rows = self._query("SELECT space FROM spaces WHERE collection=?", (collection,))
+        return str(rows[0][0]) if rows else ""
+
+    def pending_space(self, collection: str) -> str | None:
+        """The space a re-embedding began to fill and has not finished, if any."""
+        rows = self._query("SELECT pending FROM spaces WHERE collection=?", (collection,))
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
+    def begin_space(self, collection: str, space: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO spaces VALUES (?, '', ?) "
+                "ON CONFLICT(collection) DO UPDATE SET pending = excluded.pending",
+                (collection, space),
+            )
+
+    def switch_space(self, collection: str, space: str, embedder: str) -> None:
+        """Make ``space`` the collection's, with vectors from ``embedder``, in one step."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO spaces VALUES (?, ?, NULL)", (collection, space))
+            db.execute("INSERT OR REPLACE INTO embedders VALUES (?, ?)", (collection, embedder))
+            _bump(db, collection)
 
     def collections(self) -> list[str]:
         return [str(r[0]) for r in self._query("SELECT DISTINCT collection FROM documents")]

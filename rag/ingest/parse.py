@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import logging
-import os
 import re
 import zipfile
 import zlib
@@ -24,11 +24,11 @@ from typing import Any
 
 from rag.errors import ParseError
 from rag.ingest.types import VANISHED, Block
+from rag.privacy import lock_down
 
 __all__ = [
     "BINARY_DATA",
     "SUPPORTED_SUFFIXES",
-    "UNSTRUCTURED_ENV",
     "check_package",
     "file_type",
     "parse",
@@ -102,23 +102,18 @@ def warm_up() -> None:
 # -- unstructured partitioners --------------------------------------------------------
 
 
-#: unstructured reads these before it sends usage data or prints its notice.
-UNSTRUCTURED_ENV = {
-    "DO_NOT_TRACK": "true",
-    "SCARF_NO_ANALYTICS": "true",
-    "UNSTRUCTURED_DISABLE_NOTICE": "1",
-}
-
-
 #: unstructured runs spaCy over an element's whole text (up to 1M characters, three
 #: times) only to guess whether it is a title or prose. On one 1 MB line that took 25 s
 #: and 2.5 GB; the first 8,000 characters (a few pages) decide it as well, in 0.3 s.
 _SPACY_MAX_CHARS = 8_000
 
 
+@functools.cache
 def _prepare_unstructured() -> None:
-    """Opt out of unstructured's telemetry and point it at the local spaCy model."""
-    os.environ.update(UNSTRUCTURED_ENV)
+    """Once per process: opt out of unstructured's telemetry (the parser worker gets the
+    switches in its environment; this covers a parse in any other process) and point it
+    at the local spaCy model."""
+    lock_down()
     from unstructured.nlp import tokenize
 
     from rag.ingest import spacy_model

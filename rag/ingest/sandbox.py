@@ -249,7 +249,7 @@ class _Worker:
     """One worker process and the parent's end of the connection to it."""
 
     def __init__(self) -> None:
-        from rag.ingest.parse import UNSTRUCTURED_ENV
+        from rag.privacy import UNSTRUCTURED_ENV
 
         parent_end, child_end = socket.socketpair()
         root = Path(__file__).resolve().parents[2]  # where the rag package lives

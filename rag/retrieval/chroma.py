@@ -48,13 +48,16 @@ class ChromaStore:
         client: Any,
         name: str,
         *,
+        space: str = "",
         ef_construction: int = 200,
         ef_search: int = 128,
         max_neighbors: int = 32,
     ) -> None:
+        self._client = client
+        self._name = _collection_name(name) + (f"-v{space}" if space else "")
         try:
             self._col = client.get_or_create_collection(
-                name=_collection_name(name),
+                name=self._name,
                 configuration={
                     "hnsw": {
                         "space": "cosine",
@@ -149,6 +152,16 @@ class ChromaStore:
 
     def count(self) -> int:
         return int(self._col.count())
+
+    def dimension(self) -> int | None:
+        """The length of the stored vectors (None while the collection is empty)."""
+        res = self._col.get(limit=1, include=["embeddings"])
+        embeddings = res.get("embeddings")
+        return len(embeddings[0]) if embeddings is not None and len(embeddings) else None
+
+    def drop(self) -> None:
+        """Delete the whole collection from Chroma (its vectors moved elsewhere)."""
+        self._client.delete_collection(self._name)
 
 
 def _collection_name(name: str) -> str:

@@ -43,7 +43,9 @@ class VectorStore(Protocol):
     whose ``access`` metadata (a list of principals) meets ``readers`` when given;
     both filters are applied inside the search, never afterwards. ``delete_source``
     removes every chunk of a source, or only those whose ``content_hash`` differs
-    from ``keep_hash``; ``set_access`` replaces the access list of a source's chunks.
+    from ``keep_hash``; ``set_access`` replaces the access list of a source's chunks;
+    ``dimension`` is the stored vectors' length (None when empty); ``drop`` deletes the
+    whole collection.
     """
 
     def upsert(self, records: Sequence[Record], embeddings: np.ndarray) -> None: ...
@@ -65,3 +67,7 @@ class VectorStore(Protocol):
     def iter_records(self, batch: int = 1000) -> Iterator[Record]: ...
 
     def count(self) -> int: ...
+
+    def dimension(self) -> int | None: ...
+
+    def drop(self) -> None: ...

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
 __all__ = ["open_store"]
 
 
-def open_store(settings: Settings, collection: str | None = None) -> VectorStore:
-    """The store for ``collection``: a Chroma server if ``chroma_url`` is set, else embedded."""
+def open_store(settings: Settings, collection: str | None = None, space: str = "") -> VectorStore:
+    """The store for ``collection`` (in vector ``space``, see :meth:`Manifest.space`): a
+    Chroma server if ``chroma_url`` is set, else embedded."""
     from rag.retrieval.chroma import ChromaStore, chroma_client
 
     if settings.chroma_url:
@@ -24,6 +25,7 @@ def open_store(settings: Settings, collection: str | None = None) -> VectorStore
     return ChromaStore(
         client,
         collection or settings.collection,
+        space=space,
         ef_construction=settings.hnsw_ef_construction,
         ef_search=settings.hnsw_ef_search,
         max_neighbors=settings.hnsw_max_neighbors,

@@ -175,3 +175,19 @@ def test_eval_scores_a_qa_file(env: dict[str, str], ingested: Path, tmp_path: Pa
     bad.write_text('{"question": "ok"}\nnot json\n')
     failed = rag(env, "eval", str(bad), check=False)
     assert failed.returncode == 3 and "bad.jsonl, line 2" in failed.stderr
+
+
+def test_mode_is_the_answer_mode_and_the_old_retrieval_spelling_says_so(
+    env: dict[str, str], ingested: Path
+) -> None:
+    out = rag(env, "search", "per diem abroad", "--mode", "keyword", "--json")
+    assert "--mode keyword is deprecated" in out.stderr and "--retrieval keyword" in out.stderr
+    assert json.loads(out.stdout)["results"]
+    new = rag(env, "search", "per diem abroad", "--retrieval", "keyword", "--json")
+    assert new.stderr == "" and new.stdout == out.stdout
+    answer = json.loads(
+        rag(env, "ask", "What is the per diem abroad?", "--mode", "extractive", "--json").stdout
+    )
+    assert answer["mode"] == "extractive"
+    bad = rag(env, "ask", "What is the per diem abroad?", "--mode", "fast", check=False)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -27,14 +27,16 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def chunk_ids(a: Assistant, source: Path) -> set[str]:
-    return {r.id for r in a.store().iter_records() if r.metadata["source"] == str(source)}
+    return {
+        r.id for r in a.collection().store.iter_records() if r.metadata["source"] == str(source)
+    }
 
 
 def test_reingest_changed_and_deleted_files(corpus: Path, tmp_path: Path) -> None:
     a = Assistant(Settings(data_dir=tmp_path / "data"))
     first = a.ingest([corpus])
     assert len(first.added) == 3 and not first.failed and first.chunks_written > 0
-    total = a.store().count()
+    total = a.collection().store.count()
     assert total == first.chunks_written == sum(d.chunks for d in a.documents())
 
     again = a.ingest([corpus])
@@ -44,7 +46,7 @@ def test_reingest_changed_and_deleted_files(corpus: Path, tmp_path: Path) -> Non
         [],
         [],
     )
-    assert a.store().count() == total
+    assert a.collection().store.count() == total
 
     # Touched but identical content: still nothing re-embedded.
     policy = corpus / FILES[0]
@@ -59,7 +61,7 @@ def test_reingest_changed_and_deleted_files(corpus: Path, tmp_path: Path) -> Non
     assert changed.updated == [str(notes)] and changed.chunks_written > 0
     new_ids = chunk_ids(a, notes)
     assert new_ids and not (new_ids & old_ids)
-    assert a.store().count() == total - len(old_ids) + len(new_ids)
+    assert a.collection().store.count() == total - len(old_ids) + len(new_ids)
     hits = a.search("Are USB sticks allowed?", k=3)
     assert any("USB sticks are banned" in p.text for p in hits)
 
@@ -98,7 +100,7 @@ def test_remove_a_document_and_list(assistant: Assistant, tmp_path: Path) -> Non
     a.ingest([source])
     assert [d.source for d in a.documents()] == [str(source)]
     assert a.remove(source) == [str(source)]
-    assert a.documents() == [] and a.store().count() == 0
+    assert a.documents() == [] and a.collection().store.count() == 0
     assert a.search("rooftop garden", k=3) == []
 
 
@@ -115,14 +117,14 @@ def test_a_new_embedder_re_embeds_the_collection_without_parsing(
     new = Assistant(Settings(data_dir=data))  # the default: the ONNX graph
     assert new.embedder.name != old.embedder.name
     assert any("re-embeds" in p for p in new.check())
-    records = list(new.store().iter_records())
-    stale = new.store().embeddings([r.id for r in records])
+    records = list(new.collection().store.iter_records())
+    stale = new.collection().store.embeddings([r.id for r in records])
 
     # Only the embedder changed: no file is parsed or rewritten, every vector is replaced.
     again = new.ingest([corpus])
     assert again.reembedded == first.chunks_written
     assert (len(again.unchanged), again.chunks_written) == (3, 0)
-    fresh = new.store().embeddings([r.id for r in records])
+    fresh = new.collection().store.embeddings([r.id for r in records])
     assert np.allclose(fresh, new.embedder.embed([r.text for r in records]), atol=1e-5)
     assert not np.allclose(fresh, stale, atol=1e-3)
     assert new.manifest.embedder("default") == new.embedder.name
@@ -131,4 +133,4 @@ def test_a_new_embedder_re_embeds_the_collection_without_parsing(
 
     # With nothing to do, an ingest never opens the vector store (nor imports chromadb).
     idle = Assistant(Settings(data_dir=data))
-    assert idle.ingest([corpus]).unchanged and not idle._stores
+    assert idle.ingest([corpus]).unchanged and not idle.collection().opened

@@ -156,7 +156,7 @@ def test_a_crash_of_the_local_model_process_mid_answer_keeps_the_question(
     a.generator.load()  # type: ignore[attr-defined]
     child = a.generator.server._process  # type: ignore[attr-defined]
     stream = a.ask_stream(QUESTION)
-    pieces = iter(stream)
+    pieces = stream.tokens()
     assert next(pieces)  # the model has begun answering
     os.kill(child.pid, signal.SIGSEGV)
     rest = list(pieces)
@@ -181,9 +181,9 @@ def test_the_openai_backend_streams_cited_checked_answers(
         remote(data_dir, cache, chat_server.url, answer_mode="generative", temperature=0.0)
     )
     stream = a.ask_stream(QUESTION)
-    pieces = list(stream)
+    pieces = list(stream.tokens())
     answer = stream.answer
-    assert stream.from_model and len(pieces) > 1, "streamed piece by piece"
+    assert len(pieces) > 1, "streamed piece by piece"
     assert answer.model_error is None and not answer.refused
     assert answer.citations and answer.sentences
     assert {s.support for s in answer.sentences} <= {"supported", "weak", "unsupported"}
@@ -242,6 +242,18 @@ def test_embeddings_through_the_server(tmp_path: Path, corpus: Path, cache: Path
         assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-4
         hits = a.search("per diem for trips abroad", mode="dense")
         assert hits and all(h.source.startswith(str(corpus)) for h in hits)
+        # Back to the local embedder (384 numbers a vector, not 576): the chunks move to
+        # a new vector space, re-embedded from their stored text; nothing is mixed.
+        local = Assistant(Settings(data_dir=tmp_path / "data", model_cache=cache))
+        assert any("re-embeds" in p for p in local.check())
+        again = local.ingest([corpus])
+        assert again.reembedded == report.chunks_written and not again.chunks_written
+        assert local.manifest.embedder(settings.collection) == local.embedder.name
+        assert local.collection().store.dimension() == 384 and local.check() == []
+        hits = local.search("per diem for trips abroad")
+        assert hits and hits[0].source.endswith("travel_expense_policy.md")
+        # A process that still holds the old space follows the switch.
+        assert a.collection().store.dimension() == 384
     finally:
         server.stop()
 
@@ -309,7 +321,7 @@ def test_a_server_killed_mid_answer_ends_in_the_extractive_answer(
     server = Server(cache, "--alias", "smol")
     a = Assistant(remote(data_dir, cache, server.url, answer_mode="generative", max_tokens=200))
     stream = a.ask_stream(QUESTION)
-    pieces = iter(stream)
+    pieces = stream.tokens()
     assert next(pieces)
     threading.Thread(target=server.stop).start()
     shown = list(pieces)

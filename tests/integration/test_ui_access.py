@@ -27,9 +27,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (corpus / "canteen.txt").write_text("The canteen serves lunch from 12:00 to 14:00.")
     data = tmp_path_factory.mktemp("ui-acl-data")
     a = Assistant(Settings(data_dir=data))
-    a.users.add("root", "root password", [], admin=True)
-    a.users.add("ana", "ana password", ["canteen"])
+    a.add_user("root", "root password", [], admin=True)
     root = a.authenticate("root", "root password")
+    a.add_user("ana", "ana password", ["canteen"], user=root)
     assert a.ingest([corpus / "payroll.txt"], user=root, access=["group:finance"]).added
     assert a.ingest([corpus / "canteen.txt"], user=root, access=["everyone"]).added
     return data
@@ -72,7 +72,8 @@ def test_a_user_sees_and_asks_only_what_they_may_read(app: AppTest, data_dir: Pa
     assert not app.exception, app.exception
     assert len(app.tabs) == 1, "only admins ingest folders of the server"
     assert "payroll" not in str(app.dataframe[0].value)
-    entries = list(Assistant(Settings(data_dir=data_dir)).audit.entries(user="ana", action="ask"))
+    a = Assistant(Settings(data_dir=data_dir))
+    entries = a.audit_entries("ana", action="ask", user=a.authenticate("root", "root password"))
     assert entries and entries[-1].detail["refused"] is True
 
 
@@ -87,7 +88,8 @@ def test_an_admin_manages_users_and_access(app: AppTest, data_dir: Path) -> None
     assert not app.exception, app.exception
     assert any("Added bea" in s.value for s in app.success)
     a = Assistant(Settings(data_dir=data_dir))
-    bea = a.users.get("bea")
+    root = a.authenticate("root", "root password")
+    bea = next((u for u in a.users(user=root) if u.name == "bea"), None)
     assert bea is not None and bea.groups == ("finance",) and not bea.admin
 
     payroll = next(d.source for d in a.documents(user=bea) if d.source.endswith("payroll.txt"))
@@ -98,7 +100,7 @@ def test_an_admin_manages_users_and_access(app: AppTest, data_dir: Path) -> None
     assert a.access(payroll) == ("group:finance", "user:ana")
     ana = a.authenticate("ana", "ana password")
     assert payroll in [d.source for d in a.documents(user=ana)]
-    assert [e.detail["access"] for e in a.audit.entries(user="root", action="access")] == [
+    assert [e.detail["access"] for e in a.audit_entries("root", action="access", user=root)] == [
         ["group:finance", "user:ana"]
     ]
 

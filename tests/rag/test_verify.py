@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.verify import extractive_answer, key_facts, passage_spans, split_answer, verify
+from rag.answer.extract import extractive_answer
+from rag.answer.verify import key_facts, passage_spans, split_answer, verify
 from rag.config import Settings
 from rag.models import Embedder, open_embedder
 from rag.retrieval.hybrid import Passage

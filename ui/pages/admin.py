@@ -1,4 +1,8 @@
-"""Users & access (admins): accounts and groups, who may read each document, the audit log."""
+"""Users & access (admins): accounts and groups, who may read each document, the audit log.
+
+Every action is a library call that checks the signed-in user's rights and writes the
+audit log itself; this page only collects input and shows results or refusals.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import PurePath
 
 import streamlit as st
 
-from rag.trust.accounts import AccessDenied, parse_principals
+from rag import AccessDenied, InvalidInput
 from ui.state import assistant, sidebar, signed_in
 
 a = assistant()
@@ -15,7 +19,7 @@ user = signed_in()
 
 st.title("Users & access")
 try:
-    a.require_admin(user)
+    accounts = a.users(user=user)
 except AccessDenied:
     st.error("Only an admin may manage users and access.", icon="🔒")
     st.stop()
@@ -26,13 +30,16 @@ def done(message: str) -> None:
     st.rerun()
 
 
+def groups_of(text: str) -> list[str]:
+    return [g.strip() for g in text.split(",") if g.strip()]
+
+
 if message := st.session_state.pop("admin_done", None):
     st.success(message, icon="✅")
 
 users_tab, access_tab, audit_tab = st.tabs(["Users", "Document access", "Audit log"])
 
 with users_tab:
-    accounts = a.users.all()
     if not accounts:
         st.info(
             "No accounts yet: everyone who can open this page sees every document. "
@@ -55,21 +62,10 @@ with users_tab:
         admin = st.checkbox("Admin", value=not accounts, help="May manage users and access")
         if st.form_submit_button("Add user", icon=":material/person_add:"):
             try:
-                new = a.users.add(
-                    name.strip(), password, [g.strip() for g in groups.split(",") if g.strip()]
-                )
-                if admin:
-                    a.users.set_admin(new.name, True)
-            except ValueError as exc:
+                new = a.add_user(name.strip(), password, groups_of(groups), admin, user=user)
+            except (InvalidInput, AccessDenied) as exc:
                 st.error(str(exc), icon="⚠️")
             else:
-                a.audit.record(
-                    user.name if user else None,
-                    "users",
-                    added=new.name,
-                    groups=list(new.groups),
-                    admin=admin,
-                )
                 done(f"Added {new.name}.")
     if accounts:
         with st.form("edit_user"):
@@ -77,30 +73,21 @@ with users_tab:
             who = st.selectbox("User", [u.name for u in accounts], key="edit_user_name")
             current = next(u for u in accounts if u.name == who)
             new_groups = st.text_input("Groups, comma-separated", ", ".join(current.groups))
+            make_admin = st.checkbox("Admin", value=current.admin, key="edit_user_admin")
             remove = st.checkbox("Remove this user")
             if st.form_submit_button("Save", icon=":material/save:"):
-                if remove:
-                    if user is not None and who == user.name:
-                        st.error("You cannot remove yourself.", icon="⚠️")
-                    else:
-                        a.users.remove(who)
-                        a.audit.record(user.name if user else None, "users", removed=who)
+                try:
+                    if remove:
+                        a.remove_user(who, user=user)
                         done(f"Removed {who}.")
+                    changed = a.set_groups(who, groups_of(new_groups), user=user)
+                    if make_admin != current.admin:
+                        changed = a.set_admin(who, make_admin, user=user)
+                except (InvalidInput, AccessDenied) as exc:
+                    st.error(str(exc), icon="⚠️")
                 else:
-                    try:
-                        changed = a.users.set_groups(
-                            who, [g.strip() for g in new_groups.split(",") if g.strip()]
-                        )
-                    except ValueError as exc:
-                        st.error(str(exc), icon="⚠️")
-                    else:
-                        a.audit.record(
-                            user.name if user else None,
-                            "users",
-                            user=who,
-                            groups=list(changed.groups),
-                        )
-                        done(f"{who}: groups {', '.join(changed.groups) or 'none'}.")
+                    role = "admin" if changed.admin else "user"
+                    done(f"{who}: {role}, groups {', '.join(changed.groups) or 'none'}.")
 
 with access_tab:
     docs = a.documents(choices.collection, user=user)
@@ -128,8 +115,8 @@ with access_tab:
         )
         current_access = a.access(target, choices.collection)
         known = ["everyone"]
-        known += [f"group:{g}" for g in a.users.groups()]
-        known += [f"user:{u.name}" for u in a.users.all()]
+        known += [f"group:{g}" for g in a.groups(user=user)]
+        known += [f"user:{u.name}" for u in accounts]
         with st.form("access"):
             readers = st.multiselect(
                 "Who may read it",
@@ -139,15 +126,15 @@ with access_tab:
             )
             if st.form_submit_button("Save access", icon=":material/lock:"):
                 try:
-                    a.set_access(target, parse_principals(readers), choices.collection, user=user)
-                except ValueError as exc:
+                    a.set_access(target, readers, choices.collection, user=user)
+                except (InvalidInput, AccessDenied) as exc:
                     st.error(str(exc), icon="⚠️")
                 else:
                     done(f"{PurePath(target).name}: {', '.join(readers)}.")
 
 with audit_tab:
     only = st.text_input("Only this user", key="audit_user").strip() or None
-    entries = list(a.audit.entries(user=only))[-200:]
+    entries = a.audit_entries(only, user=user)[-200:]
     st.caption(
         f"The latest {len(entries)} entries, newest first. Text of documents is never logged."
     )
@@ -159,7 +146,7 @@ with audit_tab:
         hide_index=True,
         width="stretch",
     )
-    broken = a.audit.verify()
+    broken = a.verify_audit(user=user)
     if broken is None:
         st.caption("Hash chain intact.")
     else:

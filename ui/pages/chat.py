@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.answer.types import REFUSAL, Answer
+from rag import Answer
+from rag.answer.types import REFUSAL
 from ui.render import citation_title, inert_markdown, passage_html
 from ui.state import assistant, sidebar, signed_in
 
@@ -73,10 +74,9 @@ if question := st.chat_input("Ask a question about your documents"):
             user=user,
         )
         slot = st.empty()
-        streamed = ""
-        if stream.from_model:
-            with slot.container():
-                streamed = str(st.write_stream(inert_markdown(piece) for piece in stream))
+        with slot.container():
+            # The model's text as it is written, when that is the answer being given.
+            streamed = str(st.write_stream(inert_markdown(t) for t in stream.tokens()) or "")
         answer = stream.answer
         if answer.refused:
             slot.empty()

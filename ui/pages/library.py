@@ -7,7 +7,7 @@ from pathlib import PurePath
 
 import streamlit as st
 
-from rag.index.indexer import IngestReport
+from rag import IngestReport
 from rag.ingest.parse import SUPPORTED_SUFFIXES
 from ui.render import document_rows, eta
 from ui.state import assistant, sidebar, signed_in

@@ -404,7 +404,9 @@ def _text_of(outcome: Outcome, name: str) -> str:
     """The document's chunks, in order."""
     source = _source(outcome, name)
     records = [
-        r for r in outcome.assistant.store().iter_records() if r.metadata["source"] == source
+        r
+        for r in outcome.assistant.collection().store.iter_records()
+        if r.metadata["source"] == source
     ]
     return "\n".join(r.text for r in sorted(records, key=lambda r: int(r.metadata["chunk_index"])))
 

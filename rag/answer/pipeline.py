@@ -1,0 +1,171 @@
+"""A question's way to an answer, one step per module, in this order::
+
+    conversation  the follow-up folded into the query it is retrieved with
+    collection    scope, then hybrid retrieval among what the asker may read
+    gate          refuse when nothing retrieved can answer
+    extract       the passages' own best sentences (extractive), or
+    extract       each passage cut to what the question needs (condense)
+    prompt        numbered, fenced passages and the rules for citing them
+    model         the answer, streamed; markers cleaned as they come (cite)
+    verify        every sentence checked against the passages
+    assemble      citations that quote the supporting words; auto's fallback
+
+:class:`AnswerPipeline` runs them and yields the events of :mod:`rag.answer.types`.
+It decides nothing about who may read what: the caller passes the readers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rag.answer.assemble import build_answer, verified_answer
+from rag.answer.cite import CitationStream
+from rag.answer.conversation import standalone_query
+from rag.answer.extract import condense, extractive_answer
+from rag.answer.gate import relevance
+from rag.answer.prompt import build_messages
+from rag.answer.types import REFUSAL, Answer, Done, Event, Retrieved, Token
+from rag.answer.verify import Thresholds, verify
+from rag.config import AnswerMode, RetrievalMode, Settings
+from rag.errors import ModelError
+from rag.retrieval.hybrid import Passage
+
+if TYPE_CHECKING:
+    from rag.collection import Collection as DocumentCollection
+    from rag.models.base import Generator
+
+__all__ = ["AnswerPipeline", "Question"]
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question and how to answer it; ``None`` fields take the settings' value."""
+
+    text: str
+    history: Sequence[str] = ()
+    """The conversation's earlier questions, oldest first."""
+    k: int | None = None
+    retrieval: RetrievalMode | None = None
+    prefix: str | None = None
+    """Only documents under this path."""
+    sources: Sequence[str] | None = None
+    """Only these documents."""
+    answer_mode: AnswerMode | None = None
+    strict: bool | None = None
+
+
+class AnswerPipeline:
+    """Answers questions about one collection with the settings' models and thresholds."""
+
+    def __init__(
+        self,
+        collection: DocumentCollection,
+        settings: Settings,
+        generator: Callable[[], Generator],
+    ) -> None:
+        self.collection = collection
+        self.settings = settings
+        self.embedder = collection.embedder
+        self._generator = generator
+        self._thresholds = Thresholds(settings.support_threshold, settings.weak_threshold)
+
+    def run(self, q: Question, readers: Collection[str] | None) -> Iterator[Event]:
+        """The events of answering ``q`` from what ``readers`` (None: anyone) may read."""
+        s = self.settings
+        started = time.perf_counter()
+        query = standalone_query(q.text, q.history)
+        scope = self.collection.scope(q.prefix, q.sources, readers)
+        passages = self.collection.search(
+            query, q.k or s.top_k, q.retrieval or s.retrieval_mode, scope, readers
+        )
+        timings = {"retrieval_s": time.perf_counter() - started}
+        yield Retrieved(passages)
+
+        def coverage(question: str, texts: Sequence[str]) -> float:
+            return self.collection.coverage(question, texts, readers)
+
+        if relevance(query, passages, coverage) < s.min_relevance:
+            yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
+            return
+        mode = q.answer_mode or s.answer_mode
+        if mode == "extractive":
+            yield Done(self._extractive(q.text, passages, timings))
+            return
+        yield from self._generate(q, query, passages, timings, mode)
+
+    def _generate(
+        self,
+        q: Question,
+        query: str,
+        passages: list[Passage],
+        timings: dict[str, float],
+        mode: AnswerMode,
+    ) -> Iterator[Event]:
+        s = self.settings
+        started = time.perf_counter()
+        texts = condense(q.text, passages, self.embedder, s.prompt_sentences)
+        timings["condense_s"] = time.perf_counter() - started
+        previous = q.history[-1] if query != q.text else None
+        messages = build_messages(
+            q.text,
+            [(p.source, p.page, text) for p, text in zip(passages, texts, strict=True)],
+            previous,
+        )
+        raw: list[str] = []
+        started = time.perf_counter()
+        try:
+            # Opening the model (a probe, a child process, a server) happens here too, so
+            # that every way the model can fail ends in the except below.
+            tokens = self._generator().stream(
+                messages, max_tokens=s.max_tokens, temperature=s.temperature
+            )
+            for piece in CitationStream(len(passages))(tokens):
+                if not raw:
+                    timings["first_token_s"] = (
+                        time.perf_counter() - started + timings["retrieval_s"]
+                    )
+                raw.append(piece)
+                yield Token(piece)
+        except ModelError as exc:
+            note = f"The model could not answer ({exc}); showing the passages' own words instead."
+            fallback = self._extractive(q.text, passages, timings, note)
+            fallback.model_error = str(exc)
+            yield Done(fallback)
+            return
+        timings["generation_s"] = time.perf_counter() - started
+        answer = build_answer(q.text, "".join(raw), passages, timings)
+        yield Done(answer if answer.refused else self._checked(q, answer, passages, mode))
+
+    def _checked(
+        self, q: Question, answer: Answer, passages: list[Passage], mode: AnswerMode
+    ) -> Answer:
+        """The model's answer with every sentence checked; in ``auto``, the extractive
+        answer instead when too few of its sentences are supported."""
+        s = self.settings
+        checked = verify(answer.text, passages, self.embedder, self._thresholds)
+        answer.timings["verify_s"] = checked.seconds
+        if mode == "auto" and checked.supported_share <= s.auto_min_supported:
+            supported = sum(c.support == "supported" for c in checked.sentences)
+            note = (
+                f"The model's answer was not supported by your documents "
+                f"({supported} of {len(checked.sentences)} sentences); "
+                "showing the passages' own words instead."
+            )
+            fallback = self._extractive(q.text, passages, answer.timings, note)
+            fallback.model_text = answer.text
+            return fallback
+        strict = s.strict if q.strict is None else q.strict
+        return verified_answer(answer, checked, "generative", strict)
+
+    def _extractive(
+        self, question: str, passages: list[Passage], timings: dict[str, float], note: str = ""
+    ) -> Answer:
+        extracted = extractive_answer(question, passages, self.embedder)
+        timings["extract_s"] = extracted.seconds
+        if not extracted.sentences:
+            return Answer(question, REFUSAL, True, passages, [], timings, mode="extractive")
+        base = Answer(question, extracted.text(), False, passages, [], timings)
+        return verified_answer(base, extracted, "extractive", False, note)

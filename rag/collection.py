@@ -1,0 +1,300 @@
+"""One collection: its chunks and vectors, its keyword index and its manifest rows.
+
+A :class:`Collection` owns everything that must stay in step: every write (ingest,
+removal, an access change, re-embedding) goes through it under the data directory's
+write lock and leaves the keyword index matching the store; every search repairs what
+an interrupted ingest left, holds the commit lock, and returns passages of each
+document's current version only. It enforces no one's rights: callers pass the
+principals that may read (``readers``) and the :class:`~rag.trust.accounts.View` of
+who writes, and :class:`rag.Assistant` decides those.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.config import RetrievalMode, Settings
+from rag.errors import InvalidInput
+from rag.index.indexer import Indexer, IngestReport, Progress
+from rag.index.manifest import DocumentRecord, Manifest
+from rag.index.uploads import Upload, save_upload
+from rag.ingest.pipeline import ParseLimits
+from rag.retrieval.hybrid import Passage, Retriever
+from rag.retrieval.keyword import KeywordIndex
+from rag.retrieval.stores import VectorStore, open_store
+from rag.text import collection_name
+from rag.trust.accounts import ALL, View, parse_principals
+from rag.trust.locking import WriteLock
+
+if TYPE_CHECKING:
+    from collections.abc import Collection as Principals
+
+    from rag.models.base import Embedder
+
+__all__ = ["Collection", "absolute"]
+
+
+class Collection:
+    """One collection of an index. Safe to share between threads."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        embedder: Embedder,
+        manifest: Manifest,
+        write_lock: WriteLock,
+    ) -> None:
+        self.name = collection_name(name)
+        self.settings = settings
+        self.embedder = embedder
+        self.manifest = manifest
+        self.write_lock = write_lock
+        self._lock = threading.RLock()
+        # Held by each document commit and each search: a search never sees half a commit.
+        self._commit = threading.RLock()
+        self._store: VectorStore | None = None
+        self._space: str | None = None
+        self._keyword: KeywordIndex | None = None
+
+    # -- the parts --------------------------------------------------------------------
+
+    @property
+    def store(self) -> VectorStore:
+        """The vector store of the collection's current vector space (another process
+        may have moved it to a new one: re-embedding with an embedder of other size)."""
+        space = self.manifest.space(self.name)
+        with self._lock:
+            if self._store is None or space != self._space:
+                self._store = self._open(space)
+                self._space = space
+            return self._store
+
+    @property
+    def opened(self) -> bool:
+        """Whether the vector store has been opened (an ingest with nothing to do never
+        opens it, nor imports chromadb)."""
+        return self._store is not None
+
+    def _open(self, space: str) -> VectorStore:
+        return open_store(self.settings, self.name, space)
+
+    def keyword_index(self) -> KeywordIndex:
+        """The BM25 index, loaded or rebuilt when the collection changed since it was built."""
+        with self._lock:
+            generation = self.manifest.generation(self.name)
+            if self._keyword is not None and self._keyword.generation == generation:
+                return self._keyword
+            loaded = KeywordIndex.load(self._keyword_dir)
+            if loaded is None or loaded.generation != generation:
+                return self._rebuild_keyword()
+            self._keyword = loaded
+            return loaded
+
+    @property
+    def _keyword_dir(self) -> Path:
+        return self.settings.keyword_dir / self.name
+
+    def _keyword_stale(self) -> bool:
+        saved = KeywordIndex.saved_generation(self._keyword_dir)
+        return saved is None or saved != self.manifest.generation(self.name)
+
+    def _rebuild_keyword(self) -> KeywordIndex:
+        with self._lock:
+            generation = self.manifest.generation(self.name)
+            records = (
+                (r.id, str(r.metadata.get("source", "")), r.text, _access_of(r.metadata))
+                for r in self.store.iter_records()
+            )
+            index = KeywordIndex.build(records, generation)
+            index.save(self._keyword_dir)
+            self._keyword = index
+            return index
+
+    def _indexer(self, writer: View = ALL, access: Sequence[str] | None = None) -> Indexer:
+        from rag.ingest.chunk import Chunker
+
+        s = self.settings
+        return Indexer(
+            lambda: self.store,
+            self.embedder,
+            self.manifest,
+            Chunker(self.embedder.tokenize, s.chunk_size, s.chunk_overlap),
+            self.name,
+            int(s.max_file_mb * 1e6),
+            limits=ParseLimits(s.parse_timeout_s, s.parse_memory_mb),
+            access=parse_principals(access) if access else None,
+            default_access=parse_principals(s.default_access),
+            writer=writer.principals,
+            commit_lock=self._commit,
+            open_space=self._open,
+        )
+
+    # -- reading ----------------------------------------------------------------------
+
+    def documents(
+        self, prefix: str | None = None, readers: Principals[str] | None = None
+    ) -> list[DocumentRecord]:
+        """The documents ``readers`` may read (None: all), optionally under ``prefix``."""
+        return self.manifest.documents(self.name, absolute(prefix), readers)
+
+    def document(self, source: str | Path) -> DocumentRecord | None:
+        return self.manifest.get(self.name, absolute(str(source)) or "")
+
+    def access(self, source: str | Path) -> tuple[str, ...]:
+        """Who may read an ingested document."""
+        return self.manifest.access(self.name, absolute(str(source)) or "") or ()
+
+    def scope(
+        self,
+        prefix: str | None,
+        sources: Sequence[str] | None,
+        readers: Principals[str] | None,
+    ) -> list[str] | None:
+        """The sources a search may look at: None for the whole collection, else those
+        under ``prefix`` and among ``sources`` that ``readers`` may read."""
+        if not prefix and sources is None:
+            return None
+        scope = [d.source for d in self.documents(prefix, readers)]
+        if sources is not None:
+            wanted = set(sources)
+            scope = [s for s in scope if s in wanted]
+        return scope
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        mode: RetrievalMode,
+        scope: Sequence[str] | None = None,
+        readers: Principals[str] | None = None,
+    ) -> list[Passage]:
+        """The ``k`` best passages for ``query`` within ``scope`` that ``readers`` may read
+        (both filters act inside the search), of each document's current version only."""
+        self.repair()
+        retriever = Retriever(
+            self.store, self.embedder, self.keyword_index, rrf_k=self.settings.rrf_k
+        )
+        self.embedder.embed_query(query)  # remembered: the search below does not redo it
+        with self._commit:
+            passages = retriever.search(query, k, mode, scope, readers)
+        return self._current(passages)
+
+    def coverage(
+        self, question: str, texts: Sequence[str], readers: Principals[str] | None
+    ) -> float:
+        """IDF-weighted share of the question's terms in ``texts``, the IDF counted over
+        what ``readers`` may read (see :meth:`KeywordIndex.coverage`)."""
+        return self.keyword_index().coverage(question, texts, readers)
+
+    def _current(self, passages: list[Passage]) -> list[Passage]:
+        """Passages of each document's current version only. Another process's ingest
+        can be half-way through replacing a document; this process never sees that."""
+        hashes: dict[str, str | None] = {}
+        for p in passages:
+            if p.source not in hashes:
+                doc = self.manifest.get(self.name, p.source)
+                hashes[p.source] = doc.content_hash if doc else None
+        return [p for p in passages if p.record.metadata.get("content_hash") == hashes[p.source]]
+
+    def check(self) -> list[str]:
+        """Where the store and the manifest disagree; empty when the collection is consistent."""
+        return self._indexer().check()
+
+    # -- writing (each under the write lock) -------------------------------------------
+
+    def repair(self) -> None:
+        """Finish the repair of an interrupted ingest now, if no other process is writing."""
+        if not self.manifest.interrupted(self.name) or not self.write_lock.try_acquire():
+            return
+        try:
+            if self._indexer().recover():
+                self._rebuild_keyword()
+        finally:
+            self.write_lock.release()
+
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        progress: Progress | None = None,
+        *,
+        writer: View = ALL,
+        access: Sequence[str] | None = None,
+    ) -> IngestReport:
+        """Bring the collection in line with ``paths`` (see :class:`Indexer`)."""
+        with self.write_lock:
+            report = self._indexer(writer, access).ingest(list(paths), progress)
+            if report.changed or self._keyword_stale():
+                self._rebuild_keyword()
+        return report
+
+    def remove(self, path: str | Path, *, writer: View = ALL) -> list[str]:
+        """Remove a document, or every document under a folder, among those ``writer``
+        may read; the sources removed."""
+        target = absolute(str(path)) or ""
+        with self.write_lock:
+            docs = self.documents(target, writer.principals)
+            exact = [d for d in docs if d.source == target]
+            docs = exact or [d for d in docs if d.source.startswith(target.rstrip("/") + "/")]
+            indexer = self._indexer(writer)
+            for doc in docs:
+                indexer.remove(doc.source)
+            if docs:
+                self._rebuild_keyword()
+        return [d.source for d in docs]
+
+    def set_access(self, source: str | Path, principals: Sequence[str]) -> tuple[str, ...]:
+        """Give an ingested document a new access list (no re-embedding); the list."""
+        target = absolute(str(source)) or ""
+        if self.manifest.get(self.name, target) is None:
+            raise InvalidInput(f"{source} is not an ingested document")
+        checked = parse_principals(principals)
+        if not checked:
+            raise InvalidInput("an access list needs at least one entry")
+        with self.write_lock:
+            self._indexer().set_access(target, checked)
+            self._rebuild_keyword()
+        return checked
+
+    # -- uploads ----------------------------------------------------------------------
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where files handed over by a front end are kept (inside the data directory)."""
+        return self.settings.data_dir / "uploads" / self.name
+
+    def save_uploads(
+        self, files: Iterable[tuple[str, bytes]], readers: Principals[str] | None
+    ) -> list[Upload]:
+        """Store uploaded (name, bytes) pairs safely under :attr:`uploads_dir`; files whose
+        content is already ingested (among the documents ``readers`` may read), or earlier
+        in the batch, come back as duplicates. Ingest the stored ones with :meth:`ingest`."""
+        batch: dict[str, str] = {}
+        results = []
+        for filename, data in files:
+
+            def known(digest: str) -> str | None:
+                doc = self.manifest.with_hash(self.name, digest, readers)
+                return doc.source if doc else batch.get(digest)
+
+            upload = save_upload(self.uploads_dir, filename, data, known)
+            if upload.path is not None:
+                batch[upload.sha256] = str(upload.path)
+            results.append(upload)
+        return results
+
+
+def _access_of(metadata: dict[str, object]) -> tuple[str, ...]:
+    value = metadata.get("access")
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def absolute(path: str | None) -> str | None:
+    """``path`` as the absolute, normalised form documents are ingested under."""
+    if path is None:
+        return None
+    return os.path.abspath(os.path.expanduser(path))

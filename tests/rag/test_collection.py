@@ -1,0 +1,92 @@
+"""A collection's vector space follows its embedder: re-embedding with vectors of another
+length moves the chunks to a new space, and an interruption loses nothing.
+
+The embedders are small deterministic fakes (a real embedded Chroma and manifest, real
+files), so the logic runs in a second; tests/integration/test_model_servers.py does the
+same with a real embedding server and the real local embedder."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import Assistant, Settings
+
+
+class HashEmbedder:
+    """Unit vectors from a text's hash: equal texts, equal vectors; ``fail_after`` calls
+    of ``embed`` succeed, then it raises (an interrupted ingest)."""
+
+    def __init__(self, dim: int, fail_after: int | None = None) -> None:
+        self.dim = dim
+        self.name = f"hash-{dim}"
+        self.fail_after = fail_after
+        self.calls = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise KeyboardInterrupt("interrupted")
+        rows = []
+        for text in texts:
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).normal(size=self.dim).astype(np.float32)
+            rows.append(v / np.linalg.norm(v))
+        return np.stack(rows)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(range(len(text.split())))
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(4):
+        (folder / f"note{n}.txt").write_text(f"Note {n}: the widget costs {10 * n} euros.")
+    return folder
+
+
+def test_reembedding_into_vectors_of_another_length_survives_an_interruption(
+    tmp_path: Path, corpus: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    first = Assistant(settings, embedder=HashEmbedder(8))
+    assert len(first.ingest([corpus]).added) == 4
+    assert first.collection().store.dimension() == 8
+
+    # Interrupted after the first document: searches still use the old space.
+    broken = Assistant(settings, embedder=HashEmbedder(16, fail_after=2))
+    with pytest.raises(KeyboardInterrupt):
+        broken.ingest([corpus])
+    assert first.manifest.embedder("default") == "hash-8"
+    assert first.manifest.pending_space("default") is not None
+    assert first.collection().store.dimension() == 8
+    assert len(first.search("widget", mode="dense")) == 4
+
+    # The next ingest finishes it, into the same new space; the old one is gone.
+    fixed = Assistant(settings, embedder=HashEmbedder(16))
+    report = fixed.ingest([corpus])
+    assert report.reembedded == 4 and not report.chunks_written
+    assert fixed.manifest.embedder("default") == "hash-16"
+    assert fixed.manifest.pending_space("default") is None
+    assert fixed.collection().store.dimension() == 16 and fixed.check() == []
+    hits = fixed.search("Note 2: the widget costs 20 euros.", mode="dense")
+    assert hits[0].source.endswith("note2.txt") and hits[0].similarity > 0.99
+    # The first process, still holding the old space, follows the switch.
+    assert first.collection().store.dimension() == 16
+    names = {c.name for c in _chroma(settings).list_collections()}
+    assert names == {f"rag_default-v{fixed.manifest.space('default')}"}
+
+
+def _chroma(settings: Settings):  # type: ignore[no-untyped-def]
+    from rag.retrieval.chroma import chroma_client
+
+    return chroma_client(path=str(settings.chroma_dir))
