@@ -327,17 +327,22 @@ class Assistant:
         *,
         user: User | None = None,
         access: Sequence[str] | None = None,
+        follow_symlinks: bool = False,
     ) -> IngestReport:
         """Add, update and remove documents so the collection matches ``paths``.
 
         ``access`` (``group:finance``, ``user:ana``, ``everyone``) is who may read the
         files ingested; without it, known documents keep theirs and new ones get
-        ``Settings.default_access``. Waits for (or fails on) another ingest.
+        ``Settings.default_access``. Links in folders that lead out of them are passed
+        over (``report.skipped``, with the reason) unless ``follow_symlinks``. Waits for
+        (or fails on) another ingest.
         """
         view = self.view(user)
         target = self.collection(collection)
         paths = list(paths)
-        report = target.ingest(paths, progress, writer=view, access=access)
+        report = target.ingest(
+            paths, progress, writer=view, access=access, follow_symlinks=follow_symlinks
+        )
         self._audit.record(
             view.user,
             "ingest",
@@ -347,6 +352,7 @@ class Assistant:
             added=report.added,
             updated=report.updated,
             removed=report.removed,
+            skipped=[f"{s.path}: {s.reason}" for s in report.skipped],
             access_changed=report.access_changed,
             repaired=report.repaired,
             failed=[f"{f.path}: {f.reason}" for f in report.failed],
@@ -372,9 +378,16 @@ class Assistant:
         *,
         user: User | None = None,
     ) -> tuple[str, ...]:
-        """Change who may read an ingested document (admins only, once accounts exist)."""
-        self.require_admin(user)
-        principals = self.collection(collection).set_access(source, access)
+        """Change who may read an ingested document: its owner or an admin may."""
+        view = self.view(user)
+        target = self.collection(collection)
+        document = target.document(source)
+        if document is None or not view.may_read(target.access(source)):
+            raise InvalidInput(f"{source} is not an ingested document")
+        if not view.may_change(target.owner(source)):
+            self._audit.record(view.user, "denied", action="access", source=document.source)
+            raise AccessDenied("only its owner or an admin may change who reads it")
+        principals = target.set_access(source, access)
         self._audit.record(
             _actor(user), "access", source=absolute(str(source)), access=list(principals)
         )

@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         help="who may read these files: group:NAME, user:NAME or everyone (repeatable; "
         "default: keep a known document's list, RAG_DEFAULT_ACCESS for new ones)",
     )
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="follow links in folders that lead out of them (passed over by default)",
+    )
     p = sub.add_parser("ask", parents=[common, retrieval, answers], help="ask a question")
     p.add_argument("question")
     p.add_argument(
@@ -260,9 +265,15 @@ def _ingest(assistant: Any, args: argparse.Namespace) -> int:
     from rag.progress import FileProgress
 
     with FileProgress(sys.stderr) as progress:
-        report = assistant.ingest(args.paths, progress=progress, user=args.user, access=args.allow)
+        report = assistant.ingest(
+            args.paths,
+            progress=progress,
+            user=args.user,
+            access=args.allow,
+            follow_symlinks=args.follow_symlinks,
+        )
     for skipped in report.skipped:
-        print(f"skipped {_shown(skipped)}: not a supported document type", file=sys.stderr)
+        print(f"skipped {_shown(skipped.path)}: {skipped.reason}", file=sys.stderr)
     for failure in report.failed:
         print(f"FAILED {_shown(failure.path)}: {failure.reason}", file=sys.stderr)
     print(report.summary())

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.config import RetrievalMode, Settings
-from rag.errors import InvalidInput
+from rag.errors import AccessDenied, InvalidInput, printable_path
 from rag.index.indexer import Indexer, IngestReport, Progress
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.index.uploads import Upload, save_upload
@@ -115,7 +115,12 @@ class Collection:
             self._keyword = index
             return index
 
-    def _indexer(self, writer: View = ALL, access: Sequence[str] | None = None) -> Indexer:
+    def _indexer(
+        self,
+        writer: View = ALL,
+        access: Sequence[str] | None = None,
+        follow_symlinks: bool = False,
+    ) -> Indexer:
         from rag.ingest.chunk import Chunker
 
         s = self.settings
@@ -129,9 +134,10 @@ class Collection:
             limits=ParseLimits(s.parse_timeout_s, s.parse_memory_mb),
             access=parse_principals(access) if access else None,
             default_access=parse_principals(s.default_access),
-            writer=writer.principals,
+            writer=writer,
             commit_lock=self._commit,
             open_space=self._open,
+            follow_symlinks=follow_symlinks,
         )
 
     # -- reading ----------------------------------------------------------------------
@@ -148,6 +154,10 @@ class Collection:
     def access(self, source: str | Path) -> tuple[str, ...]:
         """Who may read an ingested document."""
         return self.manifest.access(self.name, absolute(str(source)) or "") or ()
+
+    def owner(self, source: str | Path) -> str | None:
+        """The account that added a document (None: added without accounts)."""
+        return self.manifest.owner(self.name, absolute(str(source)) or "")
 
     def scope(
         self,
@@ -224,10 +234,12 @@ class Collection:
         *,
         writer: View = ALL,
         access: Sequence[str] | None = None,
+        follow_symlinks: bool = False,
     ) -> IngestReport:
         """Bring the collection in line with ``paths`` (see :class:`Indexer`)."""
         with self.write_lock:
-            report = self._indexer(writer, access).ingest(list(paths), progress)
+            indexer = self._indexer(writer, access, follow_symlinks)
+            report = indexer.ingest(list(paths), progress)
             if report.changed or self._keyword_stale():
                 self._rebuild_keyword()
         return report
@@ -240,6 +252,12 @@ class Collection:
             docs = self.documents(target, writer.principals)
             exact = [d for d in docs if d.source == target]
             docs = exact or [d for d in docs if d.source.startswith(target.rstrip("/") + "/")]
+            theirs = [d for d in docs if not writer.may_change(self.owner(d.source))]
+            if theirs:
+                raise AccessDenied(
+                    f"only its owner or an admin may remove {printable_path(theirs[0].source)}"
+                    + (f" (and {len(theirs) - 1} more)" if len(theirs) > 1 else "")
+                )
             indexer = self._indexer(writer)
             for doc in docs:
                 indexer.remove(doc.source)

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -33,14 +33,22 @@ from typing import Any
 from rag.errors import InvalidInput, ParseError, StoreError
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.ingest.chunk import Chunker
-from rag.ingest.discover import Found, content_hash, discover, is_utf8
+from rag.ingest.discover import (
+    LINK_OUTSIDE,
+    Found,
+    content_hash,
+    discover,
+    is_utf8,
+    leads_outside,
+)
 from rag.ingest.parse import SUPPORTED_SUFFIXES
 from rag.ingest.pipeline import ParseLimits, Prepared, prepare
 from rag.ingest.types import VANISHED
 from rag.models.base import Embedder
 from rag.retrieval.store import Record, VectorStore
+from rag.trust.accounts import ALL, View
 
-__all__ = ["Indexer", "IngestReport", "chunk_id"]
+__all__ = ["UNSUPPORTED", "Indexer", "IngestReport", "Skipped", "chunk_id"]
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +65,9 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[ParseError] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    """Files of unsupported types found in folders (named files of such types fail)."""
+    skipped: list[Skipped] = field(default_factory=list)
+    """Files passed over on purpose: of unsupported types (named files of such types
+    fail instead), or links leading out of the folder ingested."""
     access_changed: list[str] = field(default_factory=list)
     """Unchanged files whose access list was changed (no re-embedding)."""
     repaired: list[str] = field(default_factory=list)
@@ -92,6 +101,24 @@ class IngestReport:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file an ingest passed over on purpose, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+#: Why a document someone else added is not changed (nor said whether they exist).
+DENIED = "permission denied: only its owner or an admin may change it"
+
+#: The reason for a file of a type rag does not read, found in a folder.
+UNSUPPORTED = "not a supported document type"
+
+
 def chunk_id(source: str, digest: str, index: int) -> str:
     """Stable id of a chunk: the same file version always yields the same ids."""
     return f"{hashlib.sha1(source.encode()).hexdigest()[:16]}-{digest[:16]}-{index:05d}"
@@ -113,18 +140,21 @@ class Indexer:
         *,
         access: Sequence[str] | None = None,
         default_access: Sequence[str] = ("everyone",),
-        writer: Collection[str] | None = None,
+        writer: View = ALL,
         commit_lock: AbstractContextManager[object] | None = None,
         open_space: Callable[[str], VectorStore] | None = None,
+        follow_symlinks: bool = False,
     ) -> None:
         """``store``: the store, or a function that opens it (called once, when a chunk is
         to be read or written: an ingest that changes nothing never opens it).
         ``access``: the access list for every file of this ingest (``--allow``); None
         keeps each known document's list and gives new ones ``default_access``.
-        ``writer``: the principals of the user ingesting (None: anyone may change any
-        document); a document they may not read is refused, not changed.
+        ``writer``: who ingests; a document they may not change (see
+        :meth:`View.may_change`) is refused, not changed, and new ones become theirs.
         ``open_space``: opens the collection's store in another vector space (for
-        re-embedding with an embedder whose vectors have another length)."""
+        re-embedding with an embedder whose vectors have another length).
+        ``follow_symlinks``: follow links in folders that lead out of them (see
+        :func:`rag.ingest.discover.discover`)."""
         self._store = store
         self.embedder = embedder
         self.manifest = manifest
@@ -138,6 +168,7 @@ class Indexer:
         self.writer = writer
         self.commit_lock = commit_lock or threading.RLock()
         self.open_space = open_space
+        self.follow_symlinks = follow_symlinks
 
     @property
     def store(self) -> VectorStore:
@@ -157,8 +188,9 @@ class Indexer:
         report = IngestReport()
         report.repaired = self.recover()
         report.reembedded = self.match_embedder()
-        found = list(discover(paths))
-        seen = {str(f.path) for f in found}
+        found = list(discover(paths, self.follow_symlinks))
+        # A file passed over is not there for this ingest: an earlier version goes.
+        seen = {str(f.path) for f in found if not f.skip}
         roots = {f.root for f in found if f.root is not None}
         # Named folders that hold no files still count: their vanished files go too.
         roots |= {Path(p).resolve() for p in paths if Path(p).is_dir()}
@@ -354,9 +386,17 @@ class Indexer:
         if item.error:
             report.failed.append(ParseError(source, item.error))
             return "failed"
+        skip = item.skip
+        if skip is None and item.root is not None and not self.follow_symlinks:
+            # Again, just before parsing: the file may have been swapped for a link since.
+            outside = leads_outside(item.path, item.root.resolve())
+            skip = outside and LINK_OUTSIDE.format(target=outside)
+        if skip:
+            report.skipped.append(Skipped(source, skip))
+            return "skipped"
         if item.path.suffix.lower() not in SUPPORTED_SUFFIXES:
             if item.root is not None:  # a folder's other files (data, images...) are not errors
-                report.skipped.append(source)
+                report.skipped.append(Skipped(source, UNSUPPORTED))
                 return "skipped"
             report.failed.append(
                 ParseError(source, f"unsupported file type {item.path.suffix or '(none)'!r}")
@@ -364,20 +404,27 @@ class Indexer:
             return "failed"
         known = self.manifest.get(self.collection, source)
         current = self.manifest.access(self.collection, source)
-        if self.writer is not None and current is not None and set(current).isdisjoint(self.writer):
-            report.failed.append(
-                ParseError(source, "permission denied: ingested by someone with other access")
-            )
+        if current is not None and not self.writer.may_read(current):
+            report.failed.append(ParseError(source, DENIED))
             return "failed"
+        may_change = current is None or self.writer.may_change(
+            self.manifest.owner(self.collection, source)
+        )
         try:
             digest = self._changed_hash(item.path, known)
             if digest is None:
                 if self.access is not None and self.access != current:
+                    if not may_change:
+                        report.failed.append(ParseError(source, DENIED))
+                        return "failed"
                     self.set_access(source, self.access)
                     report.access_changed.append(source)
                     return "access changed"
                 report.unchanged.append(source)
                 return "unchanged"
+            if not may_change:
+                report.failed.append(ParseError(source, DENIED))
+                return "failed"
             prepared = prepare(
                 item.path, self.chunker, self.max_bytes, known_hash=digest, limits=self.limits
             )
@@ -432,6 +479,8 @@ class Indexer:
     ) -> None:
         self.manifest.begin(self.collection, source, "write")
         self.manifest.set_access(self.collection, source, access)
+        if self.writer.user is not None:
+            self.manifest.claim(self.collection, source, self.writer.user)
         self.store.upsert(records, vectors)
         self.store.delete_source(source, keep_hash=doc.content_hash)
         self.manifest.put(
@@ -450,8 +499,9 @@ class Indexer:
 
     def _remove_vanished(self, root: Path, seen: set[str], report: IngestReport) -> None:
         prefix = str(root).rstrip("/") + "/"
-        for doc in self.manifest.documents(self.collection, prefix, self.writer):
-            if doc.source not in seen:
+        for doc in self.manifest.documents(self.collection, prefix, self.writer.principals):
+            owner = self.manifest.owner(self.collection, doc.source)
+            if doc.source not in seen and self.writer.may_change(owner):
                 self.remove(doc.source)
                 report.removed.append(doc.source)
         # Access lists kept for a redo of a file that has since gone.

@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS access (
     principals TEXT NOT NULL,  -- JSON list, sorted
     PRIMARY KEY (collection, source)
 );
+CREATE TABLE IF NOT EXISTS owners (
+    collection TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    owner      TEXT NOT NULL,  -- the account that first ingested it; kept like access
+    PRIMARY KEY (collection, source)
+);
 CREATE TABLE IF NOT EXISTS embedders (
     collection TEXT PRIMARY KEY,
     embedder   TEXT NOT NULL  -- the embedder every stored vector came from
@@ -168,6 +174,19 @@ class Manifest:
             )
             _bump(db, collection)
 
+    def owner(self, collection: str, source: str) -> str | None:
+        """The account that first ingested ``source`` (None: no accounts then, or before
+        owners were recorded)."""
+        rows = self._query(
+            "SELECT owner FROM owners WHERE collection=? AND source=?", (collection, source)
+        )
+        return str(rows[0][0]) if rows else None
+
+    def claim(self, collection: str, source: str, owner: str) -> None:
+        """Record ``owner`` for ``source`` unless it has one already."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO owners VALUES (?,?,?)", (collection, source, owner))
+
     # -- the journal of interrupted operations -----------------------------------------
 
     def begin(self, collection: str, source: str, operation: str) -> None:
@@ -199,9 +218,10 @@ class Manifest:
             )
             db.execute("DELETE FROM pending WHERE collection=? AND source=?", (collection, source))
             if not keep_access:
-                db.execute(
-                    "DELETE FROM access WHERE collection=? AND source=?", (collection, source)
-                )
+                for table in ("access", "owners"):
+                    db.execute(
+                        f"DELETE FROM {table} WHERE collection=? AND source=?", (collection, source)
+                    )
             _bump(db, collection)
 
     def with_hash(

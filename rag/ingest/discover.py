@@ -10,9 +10,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.errors import printable_path
 from rag.ingest.parse import SUPPORTED_SUFFIXES
 
-__all__ = ["FILE_NOT_UTF8", "Found", "content_hash", "discover", "is_utf8"]
+__all__ = [
+    "FILE_NOT_UTF8",
+    "LINK_OUTSIDE",
+    "Found",
+    "content_hash",
+    "discover",
+    "is_utf8",
+    "leads_outside",
+]
 
 # Editor and OS droppings that are never documents; skipped silently in folders.
 _JUNK_NAMES = frozenset({"Thumbs.db", "desktop.ini", ".DS_Store"})
@@ -21,13 +30,22 @@ FILE_NOT_UTF8 = "file name is not valid UTF-8 (rename the file to ingest it)"
 _FOLDER_NOT_UTF8 = "folder name is not valid UTF-8 (rename the folder to ingest its files)"
 
 
+#: Why a link in an ingested folder that leads out of it is passed over.
+LINK_OUTSIDE = (
+    "a symbolic link to {target}, outside the folder being ingested: not followed "
+    "(rag ingest --follow-symlinks follows it)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Found:
-    """A file to consider, or a path that could not be used (``error`` set)."""
+    """A file to consider, or a path that could not be used (``error`` set), or one
+    passed over on purpose (``skip`` set: a link out of the folder)."""
 
     path: Path
     root: Path | None
     error: str | None = None
+    skip: str | None = None
 
 
 def _is_junk(name: str) -> bool:
@@ -44,11 +62,15 @@ def is_utf8(name: str) -> bool:
     return True
 
 
-def discover(paths: Iterable[str | Path]) -> Iterator[Found]:
+def discover(paths: Iterable[str | Path], follow_symlinks: bool = False) -> Iterator[Found]:
     """Files named directly, and every file under folders named (recursively).
 
     Hidden files and folders (``.git``...) and editor droppings are skipped in
-    folders. Symlinks to files are followed; symlinked folders are not (no loops).
+    folders. Symlinked folders are never followed (no loops). A symlink to a file is
+    followed when it stays inside the folder being ingested, or ``follow_symlinks``
+    says so; otherwise it is passed over with ``skip`` set: anyone who may write into a
+    shared folder could otherwise pull any file the ingest can read (``notes.txt ->
+    /etc/shadow``) into the index. A file named directly is taken as named.
     Paths are absolute and normalised; ``root`` is the folder a file was found
     under, or None for a file named directly. Names that cannot be used (a NUL
     byte, bytes that are not UTF-8, a broken or looping link) come back with
@@ -64,14 +86,15 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Found]:
         if not is_utf8(text):
             yield Found(path, None, _FOLDER_NOT_UTF8 if path.is_dir() else FILE_NOT_UTF8)
         elif path.is_dir():
-            yield from _walk(path)
+            yield from _walk(path, follow_symlinks)
         elif path.is_file():
             yield Found(path, None)
         else:
             yield Found(path, None, _unusable(path))
 
 
-def _walk(root: Path) -> Iterator[Found]:
+def _walk(root: Path, follow_symlinks: bool) -> Iterator[Found]:
+    inside = root.resolve()
     for folder, dirs, files in os.walk(root, followlinks=False, onerror=None):
         visible = sorted(d for d in dirs if not d.startswith("."))
         dirs[:] = [d for d in visible if is_utf8(d)]
@@ -85,11 +108,19 @@ def _walk(root: Path) -> Iterator[Found]:
             if not is_utf8(name):
                 yield Found(path, root, FILE_NOT_UTF8)
             elif path.is_file():
-                yield Found(path, root)
+                outside = None if follow_symlinks else leads_outside(path, inside)
+                yield Found(path, root, skip=outside and LINK_OUTSIDE.format(target=outside))
             elif path.is_symlink() or path.suffix.lower() in SUPPORTED_SUFFIXES:
                 # A pipe named notes.txt would block a reader forever; other special
                 # files (sockets...) in a folder are no documents and are passed over.
                 yield Found(path, root, _unusable(path))
+
+
+def leads_outside(path: Path, root: Path) -> str | None:
+    """Where ``path`` leads if it is a symlink (or sits under one) whose target lies
+    outside ``root`` (resolved); None if it stays inside."""
+    target = path.resolve()
+    return None if target.is_relative_to(root) else printable_path(target)
 
 
 def _unusable(path: Path) -> str:

@@ -103,7 +103,8 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """What one caller may read: ``principals`` None means every document."""
+    """What one caller may do: ``principals`` None means every document (an admin, or an
+    index without accounts)."""
 
     user: str | None
     principals: frozenset[str] | None
@@ -114,6 +115,12 @@ class View:
 
     def may_read(self, access: Sequence[str]) -> bool:
         return self.principals is None or not self.principals.isdisjoint(access)
+
+    def may_change(self, owner: str | None) -> bool:
+        """Whether this caller may update, re-permission or remove a document ``owner``
+        added: admins (and everyone, without accounts) may; otherwise only its owner.
+        Documents from before owners were recorded have none: admins only."""
+        return self.principals is None or (owner is not None and owner == self.user)
 
 
 #: No accounts exist (or an admin): every document is readable.

@@ -90,7 +90,7 @@ def test_bad_files_are_reported_and_the_rest_ingested(tmp_path: Path) -> None:
     assert "empty" in failed["empty.txt"] and "PDF" in failed["corrupt.pdf"]
     assert "no such file" in failed["missing.txt"]
     assert [Path(s).name for s in report.added] == ["travel_expense_policy.md"]
-    assert [Path(s).name for s in report.skipped] == ["image.png"]
+    assert [Path(s.path).name for s in report.skipped] == ["image.png"]
 
 
 def test_remove_a_document_and_list(assistant: Assistant, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import PurePath
 
 import streamlit as st
 
-from rag import IngestReport
+from rag import AccessDenied, IngestReport
 from rag.ingest.parse import SUPPORTED_SUFFIXES
 from ui.render import document_rows, eta
 from ui.state import assistant, sidebar, signed_in
@@ -112,8 +112,12 @@ if docs:
             format_func=lambda p: PurePath(str(p)).name,
         )
         if st.form_submit_button("Remove", icon=":material/delete:") and target:
-            removed = a.remove(str(target), collection, user=user)
-            st.session_state["removed"] = removed
-            st.rerun()
+            try:
+                removed = a.remove(str(target), collection, user=user)
+            except AccessDenied as exc:
+                st.error(str(exc), icon="🔒")
+            else:
+                st.session_state["removed"] = removed
+                st.rerun()
 if removed := st.session_state.pop("removed", None):
     st.toast(f"Removed {', '.join(PurePath(r).name for r in removed)}")

@@ -391,7 +391,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
         folder,
         {f.path: f.reason for f in report.failed},
         set(report.added),
-        set(report.skipped),
+        {s.path for s in report.skipped},
         handler.parses,
     )
 

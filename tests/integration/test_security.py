@@ -1,0 +1,118 @@
+"""The holes a security review found, each closed at its root and tested here against
+the real pieces (files, the embedder, Chroma, SQLite, the CLI, the UI's server).
+
+The attackers: another local account on the same host, a user with an account, someone
+who can write into a folder an admin ingests, a hostile web page a user visits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant, Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def fresh(tmp_path: Path, assistant: Assistant) -> Assistant:
+    """An empty index with the session's models (loaded once)."""
+    return Assistant(
+        Settings(data_dir=tmp_path / "data"),
+        embedder=assistant.embedder,
+        generator=assistant.generator,
+    )
+
+
+# -- 1. a folder's links do not lead out of it ----------------------------------------
+
+
+def test_folder_ingest_does_not_follow_links_out_of_the_folder(
+    fresh: Assistant, tmp_path: Path
+) -> None:
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    (outside / "shadow").write_text("root:$6$QUAGGAHASH:19000:0:99999:7:::\n" * 3)
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "real.txt").write_text("The canteen opens at noon and closes at three.")
+    (folder / "notes.txt").symlink_to(outside / "shadow")
+    (folder / "alias.txt").symlink_to(folder / "real.txt")  # inside the folder: fine
+
+    report = fresh.ingest([folder])
+    skipped = {Path(s.path).name: s.reason for s in report.skipped}
+    assert set(skipped) == {"notes.txt"}
+    assert str(outside / "shadow") in skipped["notes.txt"]
+    assert "--follow-symlinks" in skipped["notes.txt"]
+    assert sorted(Path(p).name for p in report.added) == ["alias.txt", "real.txt"]
+    for mode in ("keyword", "dense", "hybrid"):
+        texts = " ".join(p.text for p in fresh.search("QUAGGAHASH root", mode=mode))
+        assert "QUAGGAHASH" not in texts
+
+    # An admin who means it says so; a file later swapped for such a link goes again.
+    assert fresh.ingest([folder], follow_symlinks=True).added == [str(folder / "notes.txt")]
+    (folder / "real.txt").unlink()
+    (folder / "real.txt").symlink_to(outside / "shadow")
+    again = fresh.ingest([folder])
+    assert str(folder / "real.txt") in again.removed
+    assert str(folder / "notes.txt") in again.removed
+
+
+# -- 2. readers read; only a document's owner or an admin changes it ------------------
+
+
+@pytest.fixture()
+def shared(fresh: Assistant, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """root's finance report, readable by group finance; ana is in finance, bob is not."""
+    fresh.add_user("root", "root password", admin=True)
+    root = fresh.authenticate("root", "root password")
+    fresh.add_user("ana", "ana password", ["finance"], user=root)
+    fresh.add_user("bob", "bob password", [], user=root)
+    folder = tmp_path / "finance"
+    folder.mkdir()
+    report = folder / "q3.txt"
+    report.write_text("The Q3 finance report: revenue grew by 12 percent to 4.1 million.")
+    assert fresh.ingest([folder], user=root, access=["group:finance"]).added
+    ana = fresh.authenticate("ana", "ana password")
+    bob = fresh.authenticate("bob", "bob password")
+    return fresh, folder, report, root, ana, bob
+
+
+def test_a_reader_cannot_change_who_may_read_nor_remove(shared) -> None:  # type: ignore[no-untyped-def]
+    from rag import AccessDenied
+
+    a, folder, report, _root, ana, bob = shared
+    for allow in (["everyone"], ["user:ana"]):
+        done = a.ingest([report], user=ana, access=allow)
+        assert [f.reason for f in done.failed] == [
+            "permission denied: only its owner or an admin may change it"
+        ]
+    assert a.access(report) == ("group:finance",)
+    with pytest.raises(AccessDenied):
+        a.set_access(report, ["everyone"], user=ana)
+    with pytest.raises(AccessDenied):
+        a.remove(report, user=ana)
+    with pytest.raises(AccessDenied):
+        a.remove(folder, user=ana)
+    original = report.read_text()
+    report.write_text("The Q3 finance report: revenue fell by 40 percent.")  # a changed file
+    assert a.ingest([report], user=ana).failed
+    assert "12 percent" in a.search("Q3 revenue", user=ana)[0].text, "the old version stays"
+    assert not a.documents(user=bob), "bob still reads nothing"
+    # Re-reading an unchanged document is no change, and allowed.
+    report.write_text(original)
+    assert a.ingest([report], user=ana).unchanged
+
+
+def test_an_owner_manages_their_own_document(shared, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a, _folder, _report, root, ana, bob = shared
+    mine = tmp_path / "ana" / "notes.txt"
+    mine.parent.mkdir()
+    mine.write_text("Ana's notes: the offsite is in Lisbon on 3 June.")
+    assert a.ingest([mine], user=ana, access=["user:ana"]).added
+    assert a.set_access(mine, ["user:ana", "user:bob"], user=ana) == ("user:ana", "user:bob")
+    assert [d.source for d in a.documents(user=bob)] == [str(mine)]
+    assert a.ingest([mine], user=bob, access=["everyone"]).failed  # bob reads, not owns
+    assert a.remove(mine, user=ana) == [str(mine)]
+    assert a.set_access(_report, ["group:finance", "user:bob"], user=root)  # admins may
