@@ -33,7 +33,7 @@ from rag.index.indexer import IngestReport, Progress
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.index.uploads import Upload
 from rag.models import Embedder, Generator, open_embedder, open_generator
-from rag.privacy import lock_down
+from rag.privacy import lock_down, loose_modes
 from rag.retrieval.hybrid import Passage
 from rag.trust.accounts import ALL, User, Users, View
 from rag.trust.audit import AuditEntry, AuditLog
@@ -408,9 +408,10 @@ class Assistant:
         return self.collection(collection).documents(prefix, self.view(user).principals)
 
     def check(self, collection: str | None = None, *, user: User | None = None) -> list[str]:
-        """Where the store and the manifest disagree; empty when consistent (admins only)."""
+        """What is wrong with the index: where the store and the manifest disagree, and
+        files other accounts may read; empty when all is well (admins only)."""
         self.require_admin(user)
-        return self.collection(collection).check()
+        return loose_modes(self.settings.data_dir) + self.collection(collection).check()
 
     def uploads_dir(self, collection: str | None = None) -> Path:
         """Where files uploaded through a front end are kept (inside the data directory)."""

@@ -177,6 +177,9 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from rag.privacy import private_files
+
+    private_files()
     args = _parser().parse_args(argv)
     if args.command == "ingest":
         # The parser worker's start (~4 s of imports) overlaps this process's own imports,

@@ -9,8 +9,17 @@ every entry point (CLI, web UI, :class:`rag.Assistant`) and is idempotent.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-__all__ = ["OFFLINE_ENV", "STREAMLIT_FLAGS", "UNSTRUCTURED_ENV", "lock_down"]
+__all__ = [
+    "OFFLINE_ENV",
+    "STREAMLIT_FLAGS",
+    "UNSTRUCTURED_ENV",
+    "lock_down",
+    "loose_modes",
+    "private_dir",
+    "private_files",
+]
 
 #: unstructured reads these before it sends usage data or prints its notice.
 UNSTRUCTURED_ENV = {
@@ -62,3 +71,42 @@ STREAMLIT_FLAGS: tuple[str, ...] = (
 def lock_down() -> None:
     """Set the offline and no-telemetry switches for this process and its children."""
     os.environ.update(OFFLINE_ENV)
+
+
+def private_files() -> None:
+    """From now on, files and folders this process creates are its account's alone
+    (umask 077): the index holds every document's text, the accounts' password hashes
+    and the audit log. Front ends (CLI, UI, API) call this first; a program using the
+    library keeps its own umask, and the data directory's mode (:func:`private_dir`)
+    still keeps other accounts out."""
+    os.umask(0o077)
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder, created (with its parents) mode 0700 if it is missing. An
+    existing folder keeps its mode: an operator may have shared it on purpose, and
+    ``rag check`` reports it (:func:`loose_modes`)."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def loose_modes(folder: Path, most: int = 10) -> list[str]:
+    """What in ``folder`` other accounts may read or enter (group or other permission
+    bits), as lines for ``rag check``: the folder itself first."""
+    if not folder.exists():
+        return []
+    found = []
+    mode = folder.stat().st_mode & 0o777
+    if mode & 0o077:
+        found.append(
+            f"the data directory {folder} is open to other accounts (mode {mode:o}): "
+            f"chmod -R go-rwx {folder}"
+        )
+    loose = [p for p in sorted(folder.rglob("*")) if p.lstat().st_mode & 0o077]
+    found += [
+        f"{p} is open to other accounts (mode {p.lstat().st_mode & 0o777:o})" for p in loose[:most]
+    ]
+    if len(loose) > most:
+        found.append(f"... and {len(loose) - most} more files open to other accounts")
+    return found

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.privacy import lock_down
+from rag.privacy import lock_down, private_files
 from ui.state import assistant, sign_in
 
 lock_down()
+private_files()
 
 # An emoji icon becomes a data: URL; a :material/ page icon would be fetched from Google.
 st.set_page_config(page_title="rag — your documents", page_icon="📄")

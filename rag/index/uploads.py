@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import InvalidInput
+from rag.privacy import private_dir
 
 __all__ = ["Upload", "safe_filename", "save_upload"]
 
@@ -75,7 +76,7 @@ def save_upload(
     existing = known(digest)
     if existing is not None:
         return Upload(name, None, existing, digest)
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     safe = safe_filename(name)
     stem, ext = os.path.splitext(safe)
     for n in range(1, 10_000):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rag.privacy import private_dir
 from rag.retrieval.store import VectorStore
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ def open_store(settings: Settings, collection: str | None = None, space: str = "
     if settings.chroma_url:
         client = chroma_client(url=settings.chroma_url)
     else:
-        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.chroma_dir)
         client = chroma_client(path=str(settings.chroma_dir))
     return ChromaStore(
         client,

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from rag.errors import IndexBusy
+from rag.privacy import private_dir
 
 __all__ = ["IndexBusy", "WriteLock"]
 
@@ -68,7 +69,7 @@ class WriteLock:
         self._thread.release()
 
     def _flock(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

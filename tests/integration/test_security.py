@@ -6,6 +6,10 @@ who can write into a folder an admin ingests, a hostile web page a user visits."
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +120,51 @@ def test_an_owner_manages_their_own_document(shared, tmp_path: Path) -> None:  #
     assert a.ingest([mine], user=bob, access=["everyone"]).failed  # bob reads, not owns
     assert a.remove(mine, user=ana) == [str(mine)]
     assert a.set_access(_report, ["group:finance", "user:bob"], user=root)  # admins may
+
+
+# -- 3. other local accounts cannot read the index --------------------------------------
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``rag ARGS`` as a user with the usual umask (022) would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.umask(0o022),
+    )
+
+
+def test_the_data_directory_is_private_from_the_first_write(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"RAG_DATA_DIR": str(data), "RAG_NEW_PASSWORD": "root password"}
+    doc = tmp_path / "memo.txt"
+    doc.write_text("The board approved the merger with Harrow Ltd at 41 pounds a share.")
+    assert _cli(env, "users", "add", "root", "--admin").returncode == 0
+    env |= {"RAG_USER": "root", "RAG_PASSWORD": "root password"}
+    assert _cli(env, "ingest", str(doc)).returncode == 0
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    entries = list(data.rglob("*"))
+    assert len(entries) > 10  # chroma, manifest, accounts, audit log, keyword index
+    assert [p for p in entries if p.lstat().st_mode & 0o077] == []
+    check = _cli(env, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    data.chmod(0o755)  # loosened by hand: rag check says so
+    check = _cli(env, "check")
+    assert check.returncode == 1 and "open to other accounts (mode 755)" in check.stdout
+
+
+def test_the_library_keeps_the_data_directory_private_whatever_the_umask(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import os, sys; os.umask(0o022)\n"
+        "from rag import Assistant, Settings\n"
+        "Assistant(Settings(data_dir=sys.argv[1])).add_user('root', 'root password', admin=True)\n"
+    )
+    data = tmp_path / "lib" / "data"
+    subprocess.run([sys.executable, "-c", code, str(data)], check=True, timeout=120)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
