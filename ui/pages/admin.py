@@ -11,6 +11,7 @@ from pathlib import PurePath
 import streamlit as st
 
 from rag import AccessDenied, InvalidInput
+from ui.render import inert
 from ui.state import assistant, sidebar, signed_in
 
 a = assistant()
@@ -35,7 +36,7 @@ def groups_of(text: str) -> list[str]:
 
 
 if message := st.session_state.pop("admin_done", None):
-    st.success(message, icon="✅")
+    st.success(inert(message), icon="✅")
 
 users_tab, access_tab, audit_tab = st.tabs(["Users", "Document access", "Audit log"])
 
@@ -64,7 +65,7 @@ with users_tab:
             try:
                 new = a.add_user(name.strip(), password, groups_of(groups), admin, user=user)
             except (InvalidInput, AccessDenied) as exc:
-                st.error(str(exc), icon="⚠️")
+                st.error(inert(str(exc)), icon="⚠️")
             else:
                 done(f"Added {new.name}.")
     if accounts:
@@ -84,7 +85,7 @@ with users_tab:
                     if make_admin != current.admin:
                         changed = a.set_admin(who, make_admin, user=user)
                 except (InvalidInput, AccessDenied) as exc:
-                    st.error(str(exc), icon="⚠️")
+                    st.error(inert(str(exc)), icon="⚠️")
                 else:
                     role = "admin" if changed.admin else "user"
                     done(f"{who}: {role}, groups {', '.join(changed.groups) or 'none'}.")
@@ -128,7 +129,7 @@ with access_tab:
                 try:
                     a.set_access(target, readers, choices.collection, user=user)
                 except (InvalidInput, AccessDenied) as exc:
-                    st.error(str(exc), icon="⚠️")
+                    st.error(inert(str(exc)), icon="⚠️")
                 else:
                     done(f"{PurePath(target).name}: {', '.join(readers)}.")
 

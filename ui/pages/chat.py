@@ -6,7 +6,14 @@ import streamlit as st
 
 from rag import Answer
 from rag.answer.types import REFUSAL
-from ui.render import citation_title, inert_markdown, passage_html
+from ui.render import (
+    citation_caption,
+    citation_title,
+    corrected_line,
+    inert,
+    passage_html,
+    unsupported_line,
+)
 from ui.state import assistant, sidebar, signed_in
 
 a = assistant()
@@ -25,19 +32,19 @@ def show_sources(answer: Answer) -> None:
         st.info(REFUSAL + " Try other words, or check the document is in the library.", icon="🔎")
         return
     if answer.model_error:
-        st.error(f"The model could not answer: {answer.model_error}", icon="⚠️")
+        st.error(f"The model could not answer: {inert(answer.model_error)}", icon="⚠️")
         st.caption("ℹ️ Showing the passages' own words instead.")
     elif answer.note:
-        st.caption(f"ℹ️ {answer.note}")
+        st.caption(f"ℹ️ {inert(answer.note)}")
     for s in answer.unsupported:
-        st.warning(f"Not supported by your documents: “{s.text}”", icon="⚠️")
+        st.warning(unsupported_line(s), icon="⚠️")
     for s in answer.sentences:
         if s.corrected:
-            st.caption(f"↪ Citation corrected to {s.citations}: “{s.text}”")
+            st.caption(corrected_line(s))
     st.caption("Sources")
     for c in answer.citations:
         with st.expander(citation_title(c)):
-            st.caption(c.source)
+            st.caption(citation_caption(c))
             st.markdown(passage_html(answer, c), unsafe_allow_html=True)
 
 
@@ -52,15 +59,15 @@ with st.sidebar:
 
 for asked, answered in turns:
     with st.chat_message("user"):
-        st.markdown(asked)
+        st.markdown(inert(asked))
     with st.chat_message("assistant"):
         if not answered.refused:
-            st.markdown(inert_markdown(answered.text))
+            st.markdown(inert(answered.text))
         show_sources(answered)
 
 if question := st.chat_input("Ask a question about your documents"):
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(inert(question))
     with st.chat_message("assistant"):
         stream = a.ask_stream(
             question,
@@ -76,12 +83,12 @@ if question := st.chat_input("Ask a question about your documents"):
         slot = st.empty()
         with slot.container():
             # The model's text as it is written, when that is the answer being given.
-            streamed = str(st.write_stream(inert_markdown(t) for t in stream.tokens()) or "")
+            streamed = str(st.write_stream(inert(t) for t in stream.tokens()) or "")
         answer = stream.answer
         if answer.refused:
             slot.empty()
-        elif inert_markdown(answer.text) != streamed:
+        elif inert(answer.text) != streamed:
             # Extractive, an auto fallback, or citations corrected after the check.
-            slot.markdown(inert_markdown(answer.text))
+            slot.markdown(inert(answer.text))
         show_sources(answer)
     turns.append((question, answer))

@@ -9,7 +9,7 @@ import streamlit as st
 
 from rag import AccessDenied, IngestReport
 from rag.ingest.parse import SUPPORTED_SUFFIXES
-from ui.render import document_rows, eta
+from ui.render import document_rows, eta, inert
 from ui.state import assistant, sidebar, signed_in
 
 a = assistant()
@@ -24,17 +24,17 @@ st.title("Library")
 
 def run_ingest(paths: list[str], what: str, access: list[str] | None = None) -> IngestReport:
     """Ingest ``paths`` with an overall bar (with ETA) and a line per file."""
-    bar = st.progress(0.0, text=f"Ingesting {what}…")
+    bar = st.progress(0.0, text=inert(f"Ingesting {what}…"))
     started = time.perf_counter()
-    with st.status(f"Ingesting {what}…", expanded=True) as status:
+    with st.status(inert(f"Ingesting {what}…"), expanded=True) as status:
 
         def progress(path: str, outcome: str, done: int, total: int) -> None:
             bar.progress(done / max(total, 1), text=eta(time.perf_counter() - started, done, total))
-            st.write(f"{PurePath(path).name}: {outcome}")
+            st.markdown(inert(f"{PurePath(path).name}: {outcome}"))
 
         report = a.ingest(paths, collection, progress, user=user, access=access)
         status.update(
-            label=f"Ingested {what}: {report.summary()}",
+            label=inert(f"Ingested {what}: {report.summary()}"),
             state="error" if report.failed else "complete",
             expanded=False,
         )
@@ -48,7 +48,10 @@ def show_report(report: IngestReport) -> None:
     elif not report.failed:
         st.info(report.summary(), icon="ℹ️")
     for failure in report.failed:
-        st.error(f"**{PurePath(failure.path).name}** was not ingested: {failure.reason}", icon="⚠️")
+        name, reason = inert(PurePath(failure.path).name), inert(failure.reason)
+        st.error(f"**{name}** was not ingested: {reason}", icon="⚠️")
+    for skipped in report.skipped:
+        st.caption(inert(f"{PurePath(skipped.path).name}: {skipped.reason}"))
 
 
 def readers_choice(key: str) -> list[str] | None:
@@ -80,9 +83,9 @@ with add_files:
     if submitted and uploads:
         saved = a.save_uploads(((u.name, u.getvalue()) for u in uploads), collection, user=user)
         for dup in (u for u in saved if u.duplicate_of):
+            same = PurePath(dup.duplicate_of or "").name
             st.warning(
-                f"**{dup.name}** is already in the library "
-                f"(same content as {PurePath(dup.duplicate_of or '').name}).",
+                f"**{inert(dup.name)}** is already in the library (same content as {inert(same)}).",
                 icon="♻️",
             )
         new = [str(u.path) for u in saved if u.path is not None]
@@ -115,9 +118,9 @@ if docs:
             try:
                 removed = a.remove(str(target), collection, user=user)
             except AccessDenied as exc:
-                st.error(str(exc), icon="🔒")
+                st.error(inert(str(exc)), icon="🔒")
             else:
                 st.session_state["removed"] = removed
                 st.rerun()
 if removed := st.session_state.pop("removed", None):
-    st.toast(f"Removed {', '.join(PurePath(r).name for r in removed)}")
+    st.toast(inert(f"Removed {', '.join(PurePath(r).name for r in removed)}"))
