@@ -127,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", parents=[common], help="start the web UI (Streamlit)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    p.add_argument(
+        "--allow-anyone",
+        action="store_true",
+        help="serve a non-loopback address although no accounts exist (everyone who can "
+        "reach it reads every document)",
+    )
     return parser
 
 
@@ -514,21 +520,35 @@ def _info(assistant: Any, args: argparse.Namespace) -> int:
 
 
 def _ui(settings: Any, args: argparse.Namespace) -> int:
-    """Replace this process with ``streamlit run ui/app.py``, private by default.
+    """Replace this process with the web UI's server (ui/serve.py), private by default.
 
     Every privacy setting is passed on the command line as well as in the app's own
     .streamlit/config.toml, so it holds from any working directory. The settings the
     flags gave go to the app as its own arguments (after ``--``), read once at its edge.
+    A non-loopback address with no accounts is refused unless ``--allow-anyone``.
     """
-    from rag.privacy import STREAMLIT_FLAGS, lock_down
+    from rag.assistant import Assistant
+    from rag.privacy import lock_down
+    from ui.serve import is_loopback
 
     lock_down()
+    if not is_loopback(args.host) and not Assistant(settings).accounts_exist():
+        if not args.allow_anyone:
+            raise InvalidInput(
+                f"refusing to serve {args.host} with no user accounts: everyone who can "
+                "reach it would read every document. Add an admin first (rag users add "
+                "NAME --admin), or pass --allow-anyone if that is what you want"
+            )
+        print(
+            f"rag: warning: {args.host} with no accounts: anyone reaching it reads all",
+            file=sys.stderr,
+        )
     import ui
 
     app = Path(ui.__file__).resolve().parent / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app)]
-    command += [*STREAMLIT_FLAGS, "--server.address", args.host, "--server.port", str(args.port)]
-    command += ["--", "--data-dir", str(settings.data_dir.expanduser().resolve())]
+    command = [sys.executable, "-m", "ui.serve", args.host, str(args.port)]
+    command += [*settings.ui_hostnames, "--", str(app)]
+    command += ["--data-dir", str(settings.data_dir.expanduser().resolve())]
     command += ["--collection", settings.collection]
     print(f"rag: web UI on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     os.execv(sys.executable, command)

@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     lock_wait_s: float = Field(60.0, ge=0)
     """How long an ingest waits for another one on the same data directory to finish."""
 
+    ui_hostnames: list[str] = Field(default_factory=list)
+    """Names people use to reach the web UI besides the address it listens on (e.g.
+    ``["rag.example.org"]``): requests naming any other host are refused (DNS rebinding)."""
+
     user: str | None = None
     """The account the CLI signs in as (``--user`` overrides it)."""
     password: SecretStr | None = None

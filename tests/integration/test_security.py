@@ -168,3 +168,57 @@ def test_the_library_keeps_the_data_directory_private_whatever_the_umask(
     data = tmp_path / "lib" / "data"
     subprocess.run([sys.executable, "-c", code, str(data)], check=True, timeout=120)
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+# -- 6 and 9. a web page cannot drive the UI; the UI is not opened to a network by mistake
+
+
+def _handshake(url: str, host: str, origin: str | None) -> int:
+    """The status a WebSocket handshake to the UI gets (101: accepted)."""
+    import base64
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
+    headers = {
+        "Host": host,
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+        "Sec-WebSocket-Version": "13",
+    }
+    if origin is not None:
+        headers["Origin"] = origin
+    conn.request("GET", "/_stcore/stream", headers=headers)
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_a_web_page_cannot_drive_the_ui(tmp_path: Path) -> None:
+    from tests.integration.ui_server import running_ui
+
+    with running_ui(tmp_path) as (url, egress_log):
+        me = url.split("//")[1]
+        assert _handshake(url, me, url) == 101  # the UI's own page
+        # DNS rebinding: the attacker's name, resolved to 127.0.0.1.
+        assert _handshake(url, "attacker.example:80", "http://attacker.example") == 403
+        # A page on another site opening a WebSocket to the UI (no XSRF token needed).
+        assert _handshake(url, me, "http://attacker.example") == 403
+    # Refusing it asked no outside host for this machine's address.
+    assert not egress_log.exists() or not egress_log.read_text().strip()
+
+
+def test_no_network_address_without_accounts(tmp_path: Path) -> None:
+    from tests.integration.ui_server import running_ui
+
+    env = {"RAG_DATA_DIR": str(tmp_path / "data"), "RAG_NEW_PASSWORD": "root password"}
+    out = _cli(env, "ui", "--host", "0.0.0.0")
+    assert out.returncode == 2
+    assert "no user accounts" in out.stderr and "--allow-anyone" in out.stderr
+    # With an account it starts, and its banner asks no outside host for our address.
+    assert _cli(env, "users", "add", "root", "--admin").returncode == 0
+    with running_ui(tmp_path, "--host", "0.0.0.0") as (url, egress_log):
+        assert _handshake(url, url.split("//")[1], url) == 101
+    assert not egress_log.exists() or not egress_log.read_text().strip()

@@ -9,25 +9,18 @@ must render and work with nothing but the local server.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.integration.ui_server import running_ui
+
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-GUARD_DIR = Path(__file__).resolve().parent / "_egress_guard"
-RAG = Path(sys.executable).parent / "rag"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -45,47 +38,10 @@ MEMO = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
-    egress_log = tmp_path / "egress.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "STREAMLIT_"))}
-    env |= {"PYTHONPATH": str(GUARD_DIR), "RAG_EGRESS_LOG": str(egress_log)}
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(RAG), "ui", "--port", str(port), "--data-dir", str(tmp_path / "data")],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "rag ui did not come up in 120 s"
-            time.sleep(0.5)
-        yield url, egress_log
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    with running_ui(tmp_path) as running:
+        yield running
 
 
 @pytest.mark.skipif(
