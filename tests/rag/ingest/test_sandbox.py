@@ -1,7 +1,9 @@
-"""The parser worker's confinement: no network, no writes outside its scratch folder.
+"""The parser worker's confinement and its messages: no network, no writes outside its
+scratch folder, and replies that are read as JSON, never unpickled.
 
-Real processes: a child confined by :func:`rag.ingest.confine.confine` tries what a
-parser taken over by a hostile file would.
+Real processes throughout: a child confined by :func:`rag.ingest.confine.confine`
+tries what a parser taken over by a hostile file would, and the real worker parses
+every sample document under its confinement.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import pickle
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from rag.errors import ParseError
+from rag.ingest.parse import SUPPORTED_SUFFIXES, parse
+from rag.ingest.sandbox import MalformedReply, ParseLimits, Sandbox, read_reply
+from rag.ingest.types import Block
+from tests.conftest import ROOT, SAMPLE_DOCS
 
 
 def _landlock_abi() -> int:
@@ -165,3 +173,128 @@ def test_without_a_namespace_landlock_still_denies_tcp(
     assert results["protections"] == {"network": "landlock", "files": "landlock"}
     assert results["connect"] == "PermissionError"
     assert results["create"] == "PermissionError" and results["write in scratch"] == "ok"
+
+
+FORMATS = {".docx", ".pdf", ".pptx", ".xlsx", ".csv", ".html", ".md", ".txt", ".eml"}
+SAMPLES = sorted(p for p in SAMPLE_DOCS.iterdir() if p.suffix in SUPPORTED_SUFFIXES)
+
+
+def _workers() -> set[int]:
+    """The pids of this process's parser workers."""
+    import psutil
+
+    children = psutil.Process().children()
+    return {c.pid for c in children if "rag.ingest.sandbox" in " ".join(c.cmdline())}
+
+
+@pytest.mark.slow
+@needs_landlock
+@pytest.mark.skipif(not USER_NAMESPACES, reason="unprivileged user namespaces are not allowed")
+def test_the_confined_worker_parses_every_sample_as_in_process() -> None:
+    import psutil
+
+    assert {p.suffix for p in SAMPLES} >= FORMATS
+    others = _workers()  # this process's shared worker, if another test started it
+    sandbox = Sandbox()
+    try:
+        for path in SAMPLES:
+            blocks = sandbox.parse(path, ParseLimits(timeout_s=60, memory_mb=1024))
+            assert blocks == parse(path), path.name
+            assert len("".join(b.text for b in blocks)) > 300, path.name
+        assert sandbox.protections == {"network": "namespace", "files": "landlock"}
+        (worker,) = _workers() - others
+        scratch = Path(psutil.Process(worker).cmdline()[-1])
+        assert scratch.is_dir() and scratch.stat().st_mode & 0o777 == 0o700
+        assert not list(scratch.iterdir())  # emptied after each file
+    finally:
+        sandbox.close()
+    assert not scratch.exists()  # removed with its worker
+
+
+# -- messages -----------------------------------------------------------------------------
+
+
+class _Trap:
+    """Creates ``marker`` when unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_the_parent_never_unpickles_a_reply(tmp_path: Path) -> None:
+    from multiprocessing.connection import Connection
+
+    proof = tmp_path / "proof"
+    pickle.loads(pickle.dumps(_Trap(proof))).close()
+    assert proof.exists()  # the payload is live: unpickling it does create its file
+
+    marker = tmp_path / "marker"
+    worker_end, parent_end = socket.socketpair()
+    with Connection(worker_end.detach()) as sender, Connection(parent_end.detach()) as receiver:
+        sender.send(("blocks", _Trap(marker)))  # Connection.send pickles
+        with pytest.raises(ParseError, match="the parser process sent a malformed reply") as caught:
+            read_reply(receiver, tmp_path / "doc.pdf")
+    assert isinstance(caught.value, MalformedReply)
+    assert not marker.exists()
+
+
+def _reply_to(raw: bytes, tmp_path: Path) -> tuple[str, list[Block] | str]:
+    """What the parent makes of ``raw`` arriving as one message."""
+    from multiprocessing.connection import Connection
+
+    worker_end, parent_end = socket.socketpair()
+    with Connection(worker_end.detach()) as sender, Connection(parent_end.detach()) as receiver:
+        sender.send_bytes(raw)
+        return read_reply(receiver, tmp_path / "doc.txt")
+
+
+def test_a_well_formed_reply_becomes_blocks(tmp_path: Path) -> None:
+    fields = [
+        {"text": "Prices", "kind": "Title", "page": None, "rows": None},
+        {"text": "a b", "kind": "Table", "page": 2, "rows": [["a", "b"], ["\udce9", "2"]]},
+    ]
+    raw = json.dumps({"kind": "blocks", "blocks": fields}, ensure_ascii=False)
+    kind, blocks = _reply_to(raw.encode("utf-8", "surrogatepass"), tmp_path)
+    assert (kind, blocks) == (
+        "blocks",
+        [Block("Prices", "Title"), Block("a b", "Table", 2, (("a", "b"), ("\udce9", "2")))],
+    )
+    assert _reply_to(b'{"kind": "error", "reason": "encrypted PDF"}', tmp_path) == (
+        "error",
+        "encrypted PDF",
+    )
+
+
+MALFORMED = {
+    "not JSON": b"\x80\x04 not json",
+    "not an object": b'["blocks", []]',
+    "unknown kind": b'{"kind": "exec", "code": "import os"}',
+    "blocks not a list": b'{"kind": "blocks", "blocks": "text"}',
+    "missing field": b'{"kind": "blocks", "blocks": [{"text": "x", "kind": "Title"}]}',
+    "extra field": b'{"kind": "blocks", "blocks": [{"text": "x", "kind": "T", "page": 1, "rows": null, "py": 1}]}',
+    "text not a string": b'{"kind": "blocks", "blocks": [{"text": 1, "kind": "T", "page": 1, "rows": null}]}',
+    "page a bool": b'{"kind": "blocks", "blocks": [{"text": "x", "kind": "T", "page": true, "rows": null}]}',
+    "rows not strings": b'{"kind": "blocks", "blocks": [{"text": "x", "kind": "T", "page": 1, "rows": [[1]]}]}',
+    "reason not a string": b'{"kind": "error", "reason": {"a": 1}}',
+    "nested too deep": b"[" * 100_000 + b"]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_reply_is_a_parse_error(tmp_path: Path, raw: bytes) -> None:
+    with pytest.raises(MalformedReply, match="malformed reply"):
+        _reply_to(raw, tmp_path)
+
+
+def test_an_enormous_reply_is_refused_unread(tmp_path: Path) -> None:
+    """A reply that declares a terabyte is refused from its header: no allocation."""
+    from multiprocessing.connection import Connection
+
+    worker_end, parent_end = socket.socketpair()
+    with worker_end, Connection(parent_end.detach()) as receiver:
+        worker_end.sendall(struct.pack("!i", -1) + struct.pack("!Q", 1 << 40))
+        with pytest.raises(MalformedReply, match="over 1024 MB"):
+            read_reply(receiver, tmp_path / "doc.txt")
