@@ -1,12 +1,24 @@
-"""Parse files in a separate worker process, within per-file time and memory limits.
+"""Parse files in a separate, confined worker process, within per-file time and memory limits.
 
 A hostile file can keep a parser busy for hours (a PDF whose few kilobytes unpack to
-millions of drawing commands), make it take gigabytes (a decompression bomb) or crash
-it. So :func:`rag.ingest.parse.parse` runs in one long-lived worker process:
+millions of drawing commands), make it take gigabytes (a decompression bomb), crash
+it, or exploit a bug in a parser to run code of its choosing. So
+:func:`rag.ingest.parse.parse` runs in one long-lived worker process:
 
 - started on first use as a fresh interpreter (``subprocess``, never ``fork``: the
   parent holds torch's threads), which imports every parser once and never torch,
   and inherits the parent's environment (the offline and no-telemetry switches);
+- confined before it reads anything (:func:`rag.ingest.confine.confine`): no network
+  (a network namespace of its own, or else Landlock's TCP rules), and no writes
+  outside a private scratch folder (Landlock), which the parent creates for each
+  worker (mode 0700, the worker's ``TMPDIR``) and removes with it. The worker reports
+  what the kernel allowed; the parent logs it and keeps it as ``Sandbox.protections``.
+  Where the kernel offers neither, the worker runs unconfined and says so;
+- answered in JSON, checked field by field, never unpickled: a worker that a file
+  has taken over can lie about that file's text, but cannot run code in the parent.
+  A reply that breaks the protocol fails the file and the worker is replaced. Its
+  error output reaches the parent's through a pipe, not the terminal itself, which
+  it could otherwise type commands into (TIOCSTI);
 - reused for every file. At the time limit the worker abandons the file itself (an
   alarm signal) and carries on; if it does not answer soon after, or a file grows it
   by more than the memory limit (the parent polls its RSS every 25 ms; an
@@ -15,36 +27,54 @@ it. So :func:`rag.ingest.parse.parse` runs in one long-lived worker process:
 - gone when unused for five minutes, when the parent exits (atexit, or the worker
   sees its parent has died), and on Ctrl-C, which the terminal sends to both.
 
+Not protected: the worker can read every file the user can (the documents and the
+parsers' libraries must be readable) and put what it read into a reply, so into the
+index; it can still connect to Unix sockets that exist as files; and the kernel
+itself is as exposed to it as to any unprivileged process. A parent killed outright
+leaves its scratch folder behind, emptied by the worker as it exits.
+
 Not :mod:`multiprocessing`: its spawn method re-imports the parent's ``__main__``
 module in the child (a CLI, a notebook, a benchmark script), and a worker killed in a
 process pool breaks the pool. The parent and the worker talk over a socket pair
-through :class:`multiprocessing.connection.Connection`. POSIX only (Linux; macOS
-without the address-space limit).
+through :class:`multiprocessing.connection.Connection`, in bytes only. POSIX only
+(Linux; macOS unconfined and without the address-space limit).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import logging
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 from rag.errors import ParseError, printable_path
+from rag.ingest.confine import FILES, NETWORK, confine
 from rag.ingest.types import Block
 
-__all__ = ["PARSED", "ParseLimits", "Sandbox", "parse_in_sandbox", "prestart"]
+__all__ = [
+    "PARSED",
+    "MalformedReply",
+    "ParseLimits",
+    "Sandbox",
+    "parse_in_sandbox",
+    "prestart",
+    "read_reply",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +92,10 @@ _START_TIMEOUT_S = 120.0
 _GRACE_S = 2.0
 #: An idle worker exits after this long; the parent never uses one idle for nearly as long.
 _IDLE_S = 300.0
+#: The largest message either side reads: far more than the text of any file under the
+#: default size cap (200 MB; a table's cells travel twice), far less than would
+#: exhaust the parent's memory.
+_MAX_MESSAGE = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +113,16 @@ class ParseLimits:
 class Sandbox:
     """Runs :func:`rag.ingest.parse.parse` in a worker process, one file at a time.
 
-    Thread-safe: callers take turns. ``starts`` counts the worker processes started.
+    Thread-safe: callers take turns. ``starts`` counts the worker processes started;
+    ``protections`` is how the latest worker to get ready is confined, ``{"network":
+    "namespace" | "landlock" | "none", "files": "landlock" | "none"}`` (None before).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
         self.starts = 0
+        self.protections: dict[str, str] | None = None
 
     def parse(self, path: Path, limits: ParseLimits) -> list[Block]:
         """The blocks of ``path``, or ParseError naming the file and the reason."""
@@ -99,13 +136,22 @@ class Sandbox:
                 log.debug(PARSED, printable_path(path), seconds, usage.peak >> 20, usage.end)
 
     def _run(self, worker: _Worker, path: Path, limits: ParseLimits, usage: _Usage) -> list[Block]:
+        request = {
+            "path": os.fspath(path),
+            "timeout_s": limits.timeout_s,
+            "memory_mb": limits.memory_mb,
+        }
         try:
-            worker.conn.send((os.fspath(path), limits.timeout_s, limits.memory_mb))
+            _send(worker.conn, request)
             self._wait(worker, path, limits, usage)
-            kind, value = worker.conn.recv()
+            kind, value = read_reply(worker.conn, path)
         except (EOFError, OSError):
             usage.end = "crashed"
             raise ParseError(path, _crash_reason(self._reap())) from None
+        except MalformedReply:
+            usage.end = "malformed reply"
+            self._discard()  # whatever sent it is not to be trusted with another file
+            raise
         usage.end = kind
         worker.last_used = time.monotonic()
         grown = worker.rss() - worker.fresh_rss
@@ -113,9 +159,8 @@ class Sandbox:
             # Memory a parser has touched is seldom given back: start afresh.
             log.info("parser worker %d grew by %d MB; replacing it", worker.pid, grown >> 20)
             self._discard()
-        if kind == "blocks":
-            blocks: list[Block] = value
-            return blocks
+        if isinstance(value, list):
+            return value
         reasons = {"memory": _memory_reason(limits), "timeout": _time_reason(limits)}
         raise ParseError(path, reasons.get(kind, value))
 
@@ -148,15 +193,18 @@ class Sandbox:
         worker = self._worker
         waited = time.perf_counter()
         try:
-            worker.wait_ready(_START_TIMEOUT_S)
-        except (EOFError, OSError, TimeoutError) as exc:
+            self.protections = worker.wait_ready(_START_TIMEOUT_S)
+        except (EOFError, OSError, TimeoutError, ValueError) as exc:
             self._discard()
             raise ParseError(path, f"the parser process could not start ({exc})") from exc
         log.info(
-            "parser worker %d ready %.1f s after its start (waited %.1f s)",
+            "parser worker %d ready %.1f s after its start (waited %.1f s); confined: "
+            "network %s, files %s",
             worker.pid,
             time.monotonic() - worker.spawned,
             time.perf_counter() - waited,
+            self.protections["network"],
+            self.protections["files"],
         )
         return worker
 
@@ -202,7 +250,8 @@ class Sandbox:
 class _Usage:
     """What parsing one file has taken so far, and how it ended: ``blocks``, ``error``
     (a reason), ``timeout`` (abandoned by the worker), ``memory`` (the worker's
-    address-space limit), ``crashed`` or ``killed at the ... limit``."""
+    address-space limit), ``crashed``, ``malformed reply`` or ``killed at the ...
+    limit``."""
 
     baseline: int
     started: float = field(default_factory=time.perf_counter)
@@ -246,40 +295,56 @@ def _crash_reason(code: int | None) -> str:
 
 
 class _Worker:
-    """One worker process and the parent's end of the connection to it."""
+    """One worker process, its scratch folder and the parent's end of the connection."""
 
     def __init__(self) -> None:
         from rag.privacy import UNSTRUCTURED_ENV
 
+        # The one place the worker may write (mkdtemp: mode 0700, this user's only).
+        self.scratch = Path(tempfile.mkdtemp(prefix="rag-parse-"))
         parent_end, child_end = socket.socketpair()
         root = Path(__file__).resolve().parents[2]  # where the rag package lives
         code = (
             f"import sys; sys.path.insert(0, {os.fspath(root)!r}); "
             "from rag.ingest.sandbox import serve; serve()"
         )
-        with child_end:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", code, str(child_end.fileno()), str(os.getpid())],
-                pass_fds=(child_end.fileno(),),
-                stdin=subprocess.DEVNULL,
-                # Nothing a parser prints is wanted, and it must never mix into the
-                # parent's own output (``--json``); errors still reach stderr.
-                stdout=subprocess.DEVNULL,
-                env={**os.environ, **UNSTRUCTURED_ENV},
-            )
+        argv = [str(child_end.fileno()), str(os.getpid()), os.fspath(self.scratch)]
+        try:
+            with child_end:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-c", code, *argv],
+                    pass_fds=(child_end.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    # Nothing a parser prints is wanted, and it must never mix into the
+                    # parent's own output (``--json``). Errors are passed on by the
+                    # parent: a process holding the terminal could type into it (TIOCSTI).
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    env={**os.environ, **UNSTRUCTURED_ENV, "TMPDIR": os.fspath(self.scratch)},
+                )
+        except BaseException:
+            parent_end.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
+        assert self.process.stderr is not None
+        threading.Thread(target=_pass_on, args=(self.process.stderr,), daemon=True).start()
         self.pid = self.process.pid
         self.conn = Connection(parent_end.detach())
         self.fresh_rss = 0
         self.spawned = self.last_used = time.monotonic()
         self.ready = False
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float) -> dict[str, str]:
+        """Wait for the worker's first message; the protections it reports. TimeoutError,
+        EOFError if it died while importing (its error is on stderr), ValueError if it
+        sent something else."""
         if not self.conn.poll(timeout):
             raise TimeoutError(f"no answer in {timeout:g} s")
-        self.conn.recv()  # EOFError if it died while importing (its error is on stderr)
+        protections = _protections(_receive(self.conn))
         self.fresh_rss = self.rss()
         self.last_used = time.monotonic()
         self.ready = True
+        return protections
 
     def rss(self) -> int:
         """Resident memory in bytes (0 once the process is gone)."""
@@ -293,6 +358,16 @@ class _Worker:
         self.conn.close()
         self.process.kill()
         self.process.wait()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _pass_on(stream: IO[bytes]) -> None:
+    """Copy the worker's error output to this process's, as it comes, until it exits."""
+    with stream:
+        while chunk := os.read(stream.fileno(), 1 << 16):
+            with contextlib.suppress(OSError):  # our own stderr is closed: drop it
+                while chunk:
+                    chunk = chunk[os.write(2, chunk) :]
 
 
 def _psutil_rss(pid: int) -> int:
@@ -303,6 +378,101 @@ def _psutil_rss(pid: int) -> int:
         return int(psutil.Process(pid).memory_info().rss)
     except psutil.Error:
         return 0
+
+
+# -- messages ------------------------------------------------------------------------
+# JSON both ways, never pickle: unpickling runs whatever code the sender names, and
+# the worker is the process that reads hostile files.
+
+
+class MalformedReply(ParseError):
+    """The worker's reply about a file broke the protocol: the worker is broken, or a
+    file has taken it over. The file fails with this reason; the worker is replaced."""
+
+
+class _Invalid(ValueError):
+    """A message that is not what the protocol allows."""
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    # Lone surrogates (the undecodable bytes of a file name) travel as themselves.
+    text = json.dumps(message, ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _send(conn: Connection, message: dict[str, Any]) -> None:
+    conn.send_bytes(_encode(message))
+
+
+def _receive(conn: Connection) -> dict[str, Any]:
+    """The next message on ``conn``, a JSON object; _Invalid if it is anything else,
+    EOFError or OSError where the other end is gone."""
+    try:
+        data = conn.recv_bytes(_MAX_MESSAGE)
+    except OSError as exc:
+        if str(exc) == "bad message length":  # declared longer than _MAX_MESSAGE
+            raise _Invalid(f"a message over {_MAX_MESSAGE >> 20} MB") from None
+        raise
+    try:
+        message = json.loads(data.decode("utf-8", "surrogatepass"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
+        raise _Invalid(f"not JSON: {data[:40]!r}") from None
+    if not isinstance(message, dict):
+        raise _Invalid(f"not a JSON object: {data[:40]!r}")
+    return message
+
+
+def read_reply(conn: Connection, path: Path) -> tuple[str, list[Block] | str]:
+    """The worker's reply about ``path`` (the parent's side): ``("blocks", blocks)``,
+    ``("error", reason)``, ``("timeout", "")`` or ``("memory", "")``. It is read as
+    JSON and checked, never unpickled: MalformedReply for anything else; EOFError or
+    OSError where the worker is gone."""
+    try:
+        message = _receive(conn)
+        kind = message.get("kind")
+        if kind == "blocks" and isinstance(message.get("blocks"), list):
+            return kind, [_block(fields) for fields in message["blocks"]]
+        if kind == "error" and isinstance(message.get("reason"), str):
+            return kind, message["reason"]
+        if kind in ("timeout", "memory"):
+            return kind, ""
+        raise _Invalid(f"unexpected reply {str(message)[:60]}")
+    except _Invalid as exc:
+        reason = f"the parser process sent a malformed reply ({exc}); it was stopped"
+        raise MalformedReply(path, reason) from None
+
+
+_BLOCK_FIELDS = frozenset({"text", "kind", "page", "rows"})
+
+
+def _block(fields: object) -> Block:
+    if not isinstance(fields, dict) or fields.keys() != _BLOCK_FIELDS:
+        raise _Invalid("a block is not an object of text, kind, page and rows")
+    text, kind, page, rows = (fields[name] for name in ("text", "kind", "page", "rows"))
+    if not isinstance(text, str) or not isinstance(kind, str):
+        raise _Invalid("a block's text or kind is not a string")
+    if page is not None and type(page) is not int:  # bool is an int too
+        raise _Invalid("a block's page is not a whole number")
+    return Block(text, kind, page, None if rows is None else _rows(rows))
+
+
+def _rows(rows: object) -> tuple[tuple[str, ...], ...]:
+    if isinstance(rows, list) and all(
+        isinstance(row, list) and all(isinstance(cell, str) for cell in row) for row in rows
+    ):
+        return tuple(tuple(row) for row in rows)
+    raise _Invalid("a table's rows are not lists of strings")
+
+
+def _protections(message: dict[str, Any]) -> dict[str, str]:
+    """The protections in the worker's first message; _Invalid if that is not one."""
+    reported = message.get("protections")
+    if message.get("kind") != "ready" or not isinstance(reported, dict):
+        raise _Invalid(f"not the ready message: {str(message)[:60]}")
+    network, files = reported.get("network"), reported.get("files")
+    if network not in NETWORK or files not in FILES:
+        raise _Invalid(f"unknown protections {reported}")
+    return {"network": network, "files": files}
 
 
 # -- the worker process --------------------------------------------------------------
@@ -319,7 +489,11 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
 
 def serve() -> None:
     """The worker's loop (in the child): parse each path sent, answer with its blocks
-    or the reason it failed. Arguments: the connection's fd and the parent's pid."""
+    or the reason it failed. Arguments: the connection's fd, the parent's pid and the
+    scratch folder."""
+    # First of all, while this is the only thread (see confine) and before any file.
+    scratch = Path(sys.argv[3])
+    protections = confine(scratch)
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it quietly, with its parent
     signal.signal(signal.SIGALRM, _alarm)
     # A crash leaves no core dump: it would hold the text of a private document.
@@ -328,43 +502,77 @@ def serve() -> None:
     # a second and ~200 MB.
     sys.modules["torch"] = None  # type: ignore[assignment]
     conn = Connection(int(sys.argv[1]))
-    threading.Thread(target=_exit_with_parent, args=(int(sys.argv[2]),), daemon=True).start()
+    parent = int(sys.argv[2])
+    threading.Thread(target=_exit_with_parent, args=(parent, scratch), daemon=True).start()
     from rag.ingest.parse import warm_up
 
     warm_up()
-    conn.send(("ready", os.getpid()))
+    _send(conn, {"kind": "ready", "pid": os.getpid(), "protections": protections})
     while conn.poll(_IDLE_S):
         try:
-            path, timeout_s, memory_mb = conn.recv()
+            request = _receive(conn)
         except (EOFError, OSError):
             return
-        _limit_address_space(memory_mb)
-        conn.send(_answer(Path(path), timeout_s))
+        _limit_address_space(int(request["memory_mb"]))
+        conn.send_bytes(_answer(Path(request["path"]), float(request["timeout_s"])))
+        _empty(scratch)
 
 
-def _answer(path: Path, timeout_s: float) -> tuple[str, Any]:
+def _answer(path: Path, timeout_s: float) -> bytes:
+    """The reply about ``path``, encoded; one that is too big to send becomes an error."""
+    try:
+        data = _encode(_outcome(path, timeout_s))
+    except MemoryError:  # the text fitted the address-space limit, its encoding did not
+        return _encode({"kind": "memory"})
+    if len(data) > _MAX_MESSAGE:
+        reason = f"the text of this file is over {_MAX_MESSAGE >> 20} MB, more than rag takes"
+        return _encode({"kind": "error", "reason": reason})
+    return data
+
+
+def _outcome(path: Path, timeout_s: float) -> dict[str, Any]:
     from rag.ingest.parse import parse
 
     try:
         signal.setitimer(signal.ITIMER_REAL, timeout_s)
         try:
-            return ("blocks", parse(path))
+            blocks = parse(path)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except _OutOfTime:
-        return ("timeout", None)
+        return {"kind": "timeout"}
     except ParseError as exc:
-        return ("error", exc.reason)
+        return {"kind": "error", "reason": exc.reason}
     except MemoryError:
-        return ("memory", None)
+        return {"kind": "memory"}
     except Exception as exc:  # a parser bug: report it, keep serving
-        return ("error", f"the parser failed: {type(exc).__name__}: {exc}")
+        return {"kind": "error", "reason": f"the parser failed: {type(exc).__name__}: {exc}"}
+    return {"kind": "blocks", "blocks": [_block_fields(b) for b in blocks]}
 
 
-def _exit_with_parent(parent: int) -> None:
-    """A killed parent runs no atexit: end this process too, even mid-parse."""
+def _block_fields(block: Block) -> dict[str, Any]:
+    rows = None if block.rows is None else [list(row) for row in block.rows]
+    return {"text": block.text, "kind": block.kind, "page": block.page, "rows": rows}
+
+
+def _empty(folder: Path) -> None:
+    """Remove what parsing a file left in the scratch folder: the next file starts
+    clean, and thousands of files cannot fill the disk."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
+def _exit_with_parent(parent: int, scratch: Path) -> None:
+    """A killed parent runs no atexit: end this process too, even mid-parse, leaving no
+    temporary file of a document behind (the empty folder stays: the worker may not
+    remove it, and its parent cannot any more)."""
     while os.getppid() == parent:
         time.sleep(0.5)
+    _empty(scratch)
     os._exit(1)
 
 

@@ -549,7 +549,10 @@ parse_in_sandbox(Path(sys.argv[2]), limits)
 
 def test_no_worker_outlives_its_parent(outcome: Outcome) -> None:
     """Ctrl-C (SIGINT to the process group) and a killed parent (no atexit) alike: the
-    worker goes too, even in the middle of a file. Both cases run at once."""
+    worker goes too, even in the middle of a file. Both cases run at once. Its scratch
+    folder goes with an interrupted parent; a killed one can only have it emptied."""
+    import psutil
+
     good, slow = outcome.folder / "good.txt", outcome.folder / "slow.pdf"
     parents = {
         how: subprocess.Popen(
@@ -562,16 +565,20 @@ def test_no_worker_outlives_its_parent(outcome: Outcome) -> None:
         for how in ("ctrl-c", "killed")
     }
     try:
-        workers = {}
+        workers, scratch = {}, {}
         for how, parent in parents.items():
             assert parent.stdout is not None and parent.stdout.readline() == b"ready\n"
             workers[how] = _worker_of(parent.pid)
+            scratch[how] = Path(psutil.Process(workers[how]).cmdline()[-1])
         time.sleep(0.3)  # both busy with slow.pdf now
         os.killpg(parents["ctrl-c"].pid, signal.SIGINT)  # what a terminal does on Ctrl-C
         parents["killed"].kill()
         assert parents["ctrl-c"].wait(timeout=10) != 0
         for how, worker in workers.items():
             assert _gone(worker, timeout=5), f"{how}: the parser worker outlived its parent"
+        assert not scratch["ctrl-c"].exists()
+        assert not list(scratch["killed"].iterdir())
+        scratch["killed"].rmdir()
     finally:
         for parent in parents.values():
             parent.kill()
