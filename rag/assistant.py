@@ -18,10 +18,13 @@ every action allowed. From then on every method takes ``user=`` (a :class:`User`
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TypeVar
 
 from rag.answer.gate import relevance
 from rag.answer.pipeline import AnswerPipeline, Question
@@ -40,6 +43,27 @@ from rag.trust.audit import AuditEntry, AuditLog
 from rag.trust.locking import WriteLock
 
 __all__ = ["Assistant"]
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _audits_refusals(action: str) -> Callable[[Method], Method]:
+    """Record ``denied`` (who, what, why) when the method refuses its caller."""
+
+    def wrap(method: Method) -> Method:
+        @functools.wraps(method)
+        def guarded(self: Assistant, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except AccessDenied as exc:
+                self._audit.record(
+                    _actor(kwargs.get("user")), "denied", action=action, reason=str(exc)
+                )
+                raise
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
 
 
 class Assistant:
@@ -60,6 +84,7 @@ class Assistant:
         self._lock = threading.RLock()
         self.model_problem: str | None = None
         """Why the chat model could not be loaded by :meth:`warm_up`, if it could not."""
+        self._listed: dict[tuple[str | None, str, str | None], tuple[int, float]] = {}
 
     # -- models (loaded on first use) -------------------------------------------------
 
@@ -142,7 +167,7 @@ class Assistant:
 
     @cached_property
     def _audit(self) -> AuditLog:
-        return AuditLog(self.settings.data_dir / "audit.sqlite3")
+        return AuditLog(self.settings.data_dir / "audit.sqlite3", self.settings.audit_key_file)
 
     @cached_property
     def write_lock(self) -> WriteLock:
@@ -205,16 +230,19 @@ class Assistant:
 
     # -- accounts: every rule about them lives here ------------------------------------
 
+    @_audits_refusals("users.list")
     def users(self, *, user: User | None = None) -> list[User]:
         """Every account (admins only)."""
         self.require_admin(user)
         return self._accounts.all()
 
+    @_audits_refusals("users.groups")
     def groups(self, *, user: User | None = None) -> list[str]:
         """Every group some account is in (admins only)."""
         self.require_admin(user)
         return self._accounts.groups()
 
+    @_audits_refusals("users.add")
     def add_user(
         self,
         name: str,
@@ -249,6 +277,7 @@ class Assistant:
         self._audit.record(None, "users", added=added.name, admin=True, restored=True)
         return added
 
+    @_audits_refusals("users.remove")
     def remove_user(self, name: str, *, user: User | None = None) -> None:
         """Remove an account (admins only; not yourself, not the last admin)."""
         self.require_admin(user)
@@ -259,6 +288,7 @@ class Assistant:
         self._accounts.remove(target.name)
         self._audit.record(_actor(user), "users", removed=target.name)
 
+    @_audits_refusals("users.groups")
     def set_groups(self, name: str, groups: Iterable[str], *, user: User | None = None) -> User:
         """Replace an account's groups (admins only)."""
         self.require_admin(user)
@@ -266,6 +296,7 @@ class Assistant:
         self._audit.record(_actor(user), "users", user=changed.name, groups=list(changed.groups))
         return changed
 
+    @_audits_refusals("users.admin")
     def set_admin(self, name: str, admin: bool, *, user: User | None = None) -> User:
         """Make an account an admin or not (admins only; the last admin stays one)."""
         self.require_admin(user)
@@ -276,6 +307,7 @@ class Assistant:
         self._audit.record(_actor(user), "users", user=target.name, admin=admin)
         return self._existing(name)
 
+    @_audits_refusals("users.password")
     def set_password(self, name: str, password: str, *, user: User | None = None) -> None:
         """Set an account's password: your own, or anyone's as an admin."""
         if not (user is not None and user.name == name and self.current_user(user)):
@@ -299,6 +331,7 @@ class Assistant:
 
     # -- the audit log ----------------------------------------------------------------
 
+    @_audits_refusals("audit.read")
     def audit_entries(
         self,
         who: str | None = None,
@@ -312,13 +345,16 @@ class Assistant:
         self.require_admin(user)
         return list(self._audit.entries(who, since, action))
 
-    def verify_audit(self, *, user: User | None = None) -> int | None:
-        """The id of the first entry whose hash chain is broken, or None (admins only)."""
+    @_audits_refusals("audit.verify")
+    def verify_audit(self, *, user: User | None = None) -> str | None:
+        """What is wrong with the audit log (an altered or missing entry), or None when it
+        is intact (admins only; see :meth:`AuditLog.verify`)."""
         self.require_admin(user)
         return self._audit.verify()
 
     # -- documents --------------------------------------------------------------------
 
+    @_audits_refusals("ingest")
     def ingest(
         self,
         paths: Iterable[str | Path],
@@ -359,6 +395,7 @@ class Assistant:
         )
         return report
 
+    @_audits_refusals("remove")
     def remove(
         self, path: str | Path, collection: str | None = None, *, user: User | None = None
     ) -> list[str]:
@@ -370,6 +407,7 @@ class Assistant:
         self._audit.record(view.user, "remove", collection=target.name, removed=removed)
         return removed
 
+    @_audits_refusals("access")
     def set_access(
         self,
         source: str | Path,
@@ -385,8 +423,7 @@ class Assistant:
         if document is None or not view.may_read(target.access(source)):
             raise InvalidInput(f"{source} is not an ingested document")
         if not view.may_change(target.owner(source)):
-            self._audit.record(view.user, "denied", action="access", source=document.source)
-            raise AccessDenied("only its owner or an admin may change who reads it")
+            raise AccessDenied(f"only its owner or an admin may change who reads {source}")
         principals = target.set_access(source, access)
         self._audit.record(
             _actor(user), "access", source=absolute(str(source)), access=list(principals)
@@ -397,6 +434,7 @@ class Assistant:
         """Who may read an ingested document."""
         return self.collection(collection).access(source)
 
+    @_audits_refusals("list")
     def documents(
         self,
         collection: str | None = None,
@@ -404,9 +442,22 @@ class Assistant:
         *,
         user: User | None = None,
     ) -> list[DocumentRecord]:
-        """Ingested documents ``user`` may read, optionally those under a path prefix."""
-        return self.collection(collection).documents(prefix, self.view(user).principals)
+        """Ingested documents ``user`` may read, optionally those under a path prefix.
+        Audited: who listed what, and how many (a page that lists on every click logs
+        again only when the count changes or ten minutes have passed)."""
+        view = self.view(user)
+        target = self.collection(collection)
+        docs = target.documents(prefix, view.principals)
+        key = (view.user, target.name, prefix)
+        seen = self._listed.get(key)
+        if seen is None or seen[0] != len(docs) or time.monotonic() - seen[1] > 600:
+            self._audit.record(
+                view.user, "list", collection=target.name, prefix=prefix, documents=len(docs)
+            )
+            self._listed[key] = (len(docs), time.monotonic())
+        return docs
 
+    @_audits_refusals("check")
     def check(self, collection: str | None = None, *, user: User | None = None) -> list[str]:
         """What is wrong with the index: where the store and the manifest disagree, and
         files other accounts may read; empty when all is well (admins only)."""
@@ -417,6 +468,7 @@ class Assistant:
         """Where files uploaded through a front end are kept (inside the data directory)."""
         return self.collection(collection).uploads_dir
 
+    @_audits_refusals("upload")
     def save_uploads(
         self,
         files: Iterable[tuple[str, bytes]],
@@ -427,11 +479,21 @@ class Assistant:
         """Store uploaded (name, bytes) pairs safely under :meth:`uploads_dir`; files whose
         content is already ingested (among the documents ``user`` may read), or earlier in
         the batch, come back as duplicates. Ingest the stored ones with :meth:`ingest`."""
-        readers = self.view(user).principals
-        return self.collection(collection).save_uploads(files, readers)
+        view = self.view(user)
+        target = self.collection(collection)
+        uploads = target.save_uploads(files, view.principals)
+        self._audit.record(
+            view.user,
+            "upload",
+            collection=target.name,
+            stored=[str(u.path) for u in uploads if u.path is not None],
+            duplicates={u.name: u.duplicate_of for u in uploads if u.duplicate_of},
+        )
+        return uploads
 
     # -- questions --------------------------------------------------------------------
 
+    @_audits_refusals("search")
     def search(
         self,
         query: str,
@@ -460,6 +522,7 @@ class Assistant:
         )
         return passages
 
+    @_audits_refusals("ask")
     def ask_stream(
         self,
         question: str,
@@ -493,17 +556,25 @@ class Assistant:
     def _audited(
         self, events: Iterator[Event], view: View, collection: str, question: str
     ) -> Iterator[Event]:
+        """The question is logged once retrieval is done (what was retrieved: so an
+        abandoned stream is still on record), its answer once it is done."""
+        asked = 0
         for event in events:
             if isinstance(event, Retrieved):
                 passages = event.passages
-            elif isinstance(event, Done):
-                answer = event.answer
-                self._audit.record(
+                asked = self._audit.record(
                     view.user,
                     "ask",
                     collection=collection,
                     question=question,
                     retrieved=_refs(passages),
+                )
+            elif isinstance(event, Done):
+                answer = event.answer
+                self._audit.record(
+                    view.user,
+                    "answer",
+                    ask=asked,
                     cited=_refs(passages[c.n - 1] for c in answer.citations),
                     refused=answer.refused,
                     mode=answer.mode,
@@ -514,6 +585,7 @@ class Assistant:
         """Like :meth:`ask_stream`, returning the finished answer."""
         return self.ask_stream(question, **kwargs).answer  # type: ignore[arg-type]
 
+    @_audits_refusals("search")
     def relevance(
         self,
         question: str,

@@ -439,7 +439,7 @@ def _audit(assistant: Any, args: argparse.Namespace) -> int:
     if args.verify:
         broken = assistant.verify_audit(user=args.user)
         if broken is not None:
-            print(f"rag audit: the log was altered at entry {broken}", file=sys.stderr)
+            print(f"rag audit: the log was tampered with: {broken}", file=sys.stderr)
             return EXIT_ERROR
         print("audit log intact")
         return EXIT_OK

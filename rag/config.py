@@ -22,7 +22,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["AnswerMode", "RetrievalMode", "Settings", "default_cache_dir", "default_data_dir"]
+__all__ = [
+    "AnswerMode",
+    "RetrievalMode",
+    "Settings",
+    "default_cache_dir",
+    "default_config_dir",
+    "default_data_dir",
+]
 
 RetrievalMode = Literal["hybrid", "dense", "keyword"]
 AnswerMode = Literal["generative", "extractive", "auto"]
@@ -33,6 +40,13 @@ EmbedBackend = Literal["auto", "onnx-int8", "torch", "openai"]
 def default_cache_dir() -> Path:
     """Derived model files (the ONNX embedder): ``$XDG_CACHE_HOME/rag``, else ``~/.cache/rag``."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rag"
+
+
+def default_config_dir() -> Path:
+    """Secrets kept apart from the data (the audit log's key): ``$XDG_CONFIG_HOME/rag``,
+    else ``~/.config/rag``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
     return Path(base) / "rag"
 
 
@@ -137,6 +151,10 @@ class Settings(BaseSettings):
     user), ``group:NAME`` or ``user:NAME``. Only matters once user accounts exist."""
     lock_wait_s: float = Field(60.0, ge=0)
     """How long an ingest waits for another one on the same data directory to finish."""
+
+    audit_key_file: Path = Field(default_factory=lambda: default_config_dir() / "audit.key")
+    """The audit log's MAC key (made on first use), and beside it the chain's head: keep
+    it outside the data directory, readable by rag's account only, backed up apart."""
 
     ui_hostnames: list[str] = Field(default_factory=list)
     """Names people use to reach the web UI besides the address it listens on (e.g.

@@ -93,16 +93,17 @@ def private_dir(path: Path) -> Path:
 
 def loose_modes(folder: Path, most: int = 10) -> list[str]:
     """What in ``folder`` other accounts may read or enter (group or other permission
-    bits), as lines for ``rag check``: the folder itself first."""
+    bits), as lines for ``rag check``: the folder itself first. Nothing inside a folder
+    others cannot enter is reachable, so its contents are listed only when it is open."""
     if not folder.exists():
         return []
-    found = []
     mode = folder.stat().st_mode & 0o777
-    if mode & 0o077:
-        found.append(
-            f"the data directory {folder} is open to other accounts (mode {mode:o}): "
-            f"chmod -R go-rwx {folder}"
-        )
+    if not mode & 0o077:
+        return []
+    found = [
+        f"the data directory {folder} is open to other accounts (mode {mode:o}): "
+        f"chmod -R go-rwx {folder}"
+    ]
     loose = [p for p in sorted(folder.rglob("*")) if p.lstat().st_mode & 0o077]
     found += [
         f"{p} is open to other accounts (mode {p.lstat().st_mode & 0o777:o})" for p in loose[:most]

@@ -7,6 +7,7 @@ import ipaddress
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,11 @@ SAMPLE_DOCS = ROOT / "sample_docs"
 # Answers of at most 96 tokens: the tests check citations and support, not prose, and
 # generation dominates their run time (inherited by the `rag` subprocesses too).
 os.environ.setdefault("RAG_MAX_TOKENS", "96")
+# The audit log's key (kept outside each data directory) and its chain heads go to one
+# folder for the whole run, not to ~/.config/rag (inherited by `rag` subprocesses too).
+os.environ.setdefault(
+    "RAG_AUDIT_KEY_FILE", str(Path(tempfile.mkdtemp(prefix="rag-test-keys-")) / "audit.key")
+)
 
 
 def _is_local(address: object) -> bool:

@@ -234,9 +234,11 @@ def test_every_question_and_change_is_audited_without_text(secured) -> None:  # 
     root = a.authenticate("root", "root password")
     entry = a.audit_entries("ana", action="ask", user=root)[-1]
     assert entry.detail["question"] == "What is the merger price?"
-    assert entry.detail["refused"] is answer.refused is False
     assert [r["id"] for r in entry.detail["retrieved"]] == [p.record.id for p in answer.passages]
-    assert {r["source"] for r in entry.detail["cited"]} == {c.source for c in answer.citations}
+    answered = a.audit_entries("ana", action="answer", user=root)[-1]
+    assert answered.detail["ask"] == entry.id
+    assert answered.detail["refused"] is answer.refused is False
+    assert {r["source"] for r in answered.detail["cited"]} == {c.source for c in answer.citations}
     ingests = a.audit_entries("root", action="ingest", user=root)
     assert len(ingests) == len(CORPUS)
     log = b"".join(p.read_bytes() for p in a.settings.data_dir.glob("audit.sqlite3*"))

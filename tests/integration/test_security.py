@@ -222,3 +222,31 @@ def test_no_network_address_without_accounts(tmp_path: Path) -> None:
     with running_ui(tmp_path, "--host", "0.0.0.0") as (url, egress_log):
         assert _handshake(url, url.split("//")[1], url) == 101
     assert not egress_log.exists() or not egress_log.read_text().strip()
+
+
+# -- 7. the audit log: keyed, complete, and written when things happen ----------------
+
+
+def test_refusals_listings_uploads_and_abandoned_questions_are_audited(shared) -> None:  # type: ignore[no-untyped-def]
+    from rag import AccessDenied
+
+    a, _folder, report, root, ana, bob = shared
+    with pytest.raises(AccessDenied):
+        a.users(user=ana)
+    with pytest.raises(AccessDenied):
+        a.remove(report, user=ana)
+    a.documents(user=bob)
+    a.save_uploads([("copy.txt", report.read_bytes()), ("new.txt", b"A new note.")], user=ana)
+    stream = a.ask_stream("How did revenue grow in Q3?", user=ana, answer_mode="extractive")
+    next(iter(stream))  # retrieval done, then the reader walks away
+
+    denied = [e.detail for e in a.audit_entries(action="denied", user=root)]
+    assert {"action": "users.list", "reason": "only an admin may do this"} in denied
+    assert any(d["action"] == "remove" and "owner" in d["reason"] for d in denied)
+    listed = a.audit_entries("bob", action="list", user=root)
+    assert listed and listed[-1].detail["documents"] == 0
+    [upload] = a.audit_entries("ana", action="upload", user=root)
+    assert list(upload.detail["duplicates"]) == ["copy.txt"] and len(upload.detail["stored"]) == 1
+    [asked] = a.audit_entries("ana", action="ask", user=root)
+    assert asked.detail["question"] == "How did revenue grow in Q3?" and asked.detail["retrieved"]
+    assert a.verify_audit(user=root) is None

@@ -73,7 +73,7 @@ def test_a_user_sees_and_asks_only_what_they_may_read(app: AppTest, data_dir: Pa
     assert len(app.tabs) == 1, "only admins ingest folders of the server"
     assert "payroll" not in str(app.dataframe[0].value)
     a = Assistant(Settings(data_dir=data_dir))
-    entries = a.audit_entries("ana", action="ask", user=a.authenticate("root", "root password"))
+    entries = a.audit_entries("ana", action="answer", user=a.authenticate("root", "root password"))
     assert entries and entries[-1].detail["refused"] is True
 
 

@@ -139,14 +139,15 @@ def test_manifest_journal(tmp_path: Path) -> None:
 
 
 def test_audit_log_is_append_only_and_chained(tmp_path: Path) -> None:
-    log = AuditLog(tmp_path / "audit.sqlite3")
+    log = AuditLog(tmp_path / "audit.sqlite3", tmp_path / "keys" / "audit.key")
     log.record("ana", "ask", question="q1", retrieved=[{"id": "x", "source": "/a"}], refused=False)
-    log.record("bob", "ask", question="q2", retrieved=[], refused=True)
+    asked = log.record("bob", "ask", question="q2", retrieved=[])
+    log.record("bob", "answer", ask=asked, cited=[], refused=True)
     log.record(None, "ingest", added=["/a"])
-    assert [e.user for e in log.entries()] == ["ana", "bob", None]
-    assert [e.detail["question"] for e in log.entries(user="bob")] == ["q2"]
+    assert [e.user for e in log.entries()] == ["ana", "bob", "bob", None]
+    assert [e.detail["question"] for e in log.entries(user="bob", action="ask")] == ["q2"]
     assert list(log.entries(since="2999-01-01")) == []
-    assert "refused" in next(iter(log.entries(user="bob"))).line()
+    assert "refused" in next(iter(log.entries(action="answer"))).line()
     assert log.verify() is None
     db = sqlite3.connect(tmp_path / "audit.sqlite3")
     for statement in ("UPDATE events SET user='eve'", "DELETE FROM events"):
@@ -156,7 +157,52 @@ def test_audit_log_is_append_only_and_chained(tmp_path: Path) -> None:
     db.execute("DROP TRIGGER events_no_update")
     db.execute("UPDATE events SET detail='{}' WHERE id=2")
     db.commit()
-    assert log.verify() == 2
+    assert log.verify() == "entry 2 was altered"
+
+
+def _rechain_without_key(db_path: Path) -> None:
+    """What someone with the data directory but not the key can do: delete entry 2 and
+    rebuild every later hash, ids renumbered, with the plain SHA-256 of old logs."""
+    from rag.trust.audit import _chain
+
+    db = sqlite3.connect(db_path)
+    db.execute("DROP TRIGGER events_no_delete")
+    db.execute("DROP TRIGGER events_no_update")
+    rows = db.execute("SELECT id, at, user, action, detail FROM events ORDER BY id").fetchall()
+    db.execute("DELETE FROM events")
+    prev = ""
+    kept = [r for r in rows if r[0] != 2]
+    for new_id, (_, at, user, action, body) in enumerate(kept, start=1):
+        digest = _chain(prev, at, user, action, body)
+        db.execute(
+            "INSERT INTO events (id, at, user, action, detail, prev, hash, keyed) "
+            "VALUES (?,?,?,?,?,?,?,0)",
+            (new_id, at, user, action, body, prev, digest),
+        )
+        prev = digest
+    db.commit()
+
+
+def test_the_chain_cannot_be_rebuilt_without_the_key(tmp_path: Path) -> None:
+    path, key = tmp_path / "data" / "audit.sqlite3", tmp_path / "keys" / "audit.key"
+    log = AuditLog(path, key)
+    for n in range(4):
+        log.record("ana", "ask", question=f"q{n}", retrieved=[])
+    assert log.verify() is None and key.stat().st_mode & 0o077 == 0
+    _rechain_without_key(path)
+    assert AuditLog(path, key).verify() is not None  # a fresh reader sees it too
+
+
+def test_a_truncated_log_is_found_by_its_head(tmp_path: Path) -> None:
+    path, key = tmp_path / "data" / "audit.sqlite3", tmp_path / "keys" / "audit.key"
+    log = AuditLog(path, key)
+    for n in range(3):
+        log.record("ana", "ask", question=f"q{n}", retrieved=[])
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER events_no_delete")
+    db.execute("DELETE FROM events WHERE id = 3")  # the last entry: no gap, chain intact
+    db.commit()
+    assert AuditLog(path, key).verify() == "entries after 2 were removed (the head records 3)"
 
 
 _HOLD = """

@@ -151,4 +151,4 @@ with audit_tab:
     if broken is None:
         st.caption("Hash chain intact.")
     else:
-        st.error(f"The audit log was altered at entry {broken}.", icon="🚨")
+        st.error(f"The audit log was tampered with: {inert(broken)}.", icon="🚨")
