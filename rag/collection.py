@@ -21,7 +21,7 @@ from rag.config import RetrievalMode, Settings
 from rag.errors import AccessDenied, InvalidInput, printable_path
 from rag.index.indexer import Indexer, IngestReport, Progress
 from rag.index.manifest import DocumentRecord, Manifest
-from rag.index.uploads import Upload, save_upload
+from rag.index.uploads import Upload, discard_upload, save_upload
 from rag.ingest.pipeline import ParseLimits
 from rag.retrieval.hybrid import Passage, Retriever
 from rag.retrieval.keyword import KeywordIndex
@@ -261,6 +261,7 @@ class Collection:
             indexer = self._indexer(writer)
             for doc in docs:
                 indexer.remove(doc.source)
+                discard_upload(self.uploads_dir, doc.source)
             if docs:
                 self._rebuild_keyword()
         return [d.source for d in docs]

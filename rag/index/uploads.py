@@ -3,15 +3,19 @@
 An uploaded file's name comes from the user's browser and is not trusted: it is
 reduced to a plain file name (no folders, no ``..``, no NUL or control
 characters, no leading dot, bounded length) and always lands inside the
-uploads folder. A file whose bytes equal an ingested document's, or an earlier
-file of the same batch, is reported as a duplicate and not stored again.
+uploads folder, in a folder of its own. A file whose bytes equal a document the
+uploader may read, or an earlier file of the same batch, is reported as a
+duplicate and not stored again. Removing the document deletes the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import secrets
+import tempfile
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +24,7 @@ from pathlib import Path
 from rag.errors import InvalidInput
 from rag.privacy import private_dir
 
-__all__ = ["Upload", "safe_filename", "save_upload"]
+__all__ = ["Upload", "discard_upload", "safe_filename", "save_upload"]
 
 _MAX_NAME_BYTES = 200
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]+,@&=]", re.UNICODE)
@@ -68,28 +72,42 @@ def save_upload(
 ) -> Upload:
     """Store ``data`` under ``folder`` with a safe name derived from ``name``.
 
-    ``known(sha256_hex)`` names an existing document with that content, or None.
-    A name already taken by different content gets a numbered variant
-    (``report (2).pdf``); an existing file with the same content is a duplicate.
+    ``known(sha256_hex)`` names a document with that content the uploader may read (or
+    an earlier file of the same batch), or None: then it is a duplicate, not stored.
+    Nothing else is compared: other people's uploads are not the uploader's business,
+    and their names or contents must not show through. Each upload gets a folder of its
+    own with a random name, so two files named alike (at the same moment too) never
+    meet, and the file keeps the name the person gave it (what citations show).
     """
     digest = hashlib.sha256(data).hexdigest()
     existing = known(digest)
     if existing is not None:
         return Upload(name, None, existing, digest)
     private_dir(folder)
-    safe = safe_filename(name)
-    stem, ext = os.path.splitext(safe)
-    for n in range(1, 10_000):
-        candidate = folder / (safe if n == 1 else f"{stem} ({n}){ext}")
-        if candidate.exists():
-            if hashlib.sha256(candidate.read_bytes()).hexdigest() == digest:
-                return Upload(name, None, str(candidate), digest)
+    while True:
+        own = folder / secrets.token_hex(8)
+        try:
+            own.mkdir(mode=0o700)
+            break
+        except FileExistsError:  # 2^64 folder names: never, but not an error either
             continue
-        # The resolved target must stay inside the folder, whatever the name said.
-        if candidate.resolve().parent != folder.resolve():
-            raise InvalidInput(f"upload name {name!r} escapes the uploads folder")
-        tmp = candidate.with_name(f".{candidate.name}.part")
-        tmp.write_bytes(data)
-        os.replace(tmp, candidate)
-        return Upload(name, candidate, None, digest)
-    raise InvalidInput(f"too many uploads named {safe!r}")
+    target = own / safe_filename(name)
+    # The resolved target must stay inside the folder, whatever the name said.
+    if target.resolve().parent != own.resolve():
+        raise InvalidInput(f"upload name {name!r} escapes the uploads folder")
+    with tempfile.NamedTemporaryFile(dir=own, prefix=".", suffix=".part", delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, target)
+    return Upload(name, target, None, digest)
+
+
+def discard_upload(folder: Path, source: str) -> bool:
+    """Delete an uploaded file (``source``, a removed document) and its own folder, if it
+    lies in ``folder``; whether it did."""
+    path = Path(source)
+    if not path.is_relative_to(folder) or path.parent == folder:
+        return False
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: something else lives there
+        path.parent.rmdir()
+    return True

@@ -250,3 +250,23 @@ def test_refusals_listings_uploads_and_abandoned_questions_are_audited(shared) -
     [asked] = a.audit_entries("ana", action="ask", user=root)
     assert asked.detail["question"] == "How did revenue grow in Q3?" and asked.detail["retrieved"]
     assert a.verify_audit(user=root) is None
+
+
+# -- 8. uploads: nothing about others' files shows through, nothing is left behind ----
+
+
+def test_an_upload_reveals_nothing_about_other_uploads_and_removal_deletes_it(shared) -> None:  # type: ignore[no-untyped-def]
+    a, _folder, _report, root, ana, bob = shared
+    secret = b"Salaries 2026: the CEO is paid 410,000 pounds."
+    [stored] = a.save_uploads([("salaries.txt", secret)], user=root)
+    assert stored.path is not None
+    assert a.ingest([stored.path], user=root, access=["group:finance"]).added
+    # bob guesses both the name and the bytes: stored as his own file, no hint given.
+    [probe] = a.save_uploads([("salaries.txt", secret)], user=bob)
+    assert probe.duplicate_of is None and probe.path is not None and probe.path != stored.path
+    # ana may read root's upload: for her it is a duplicate.
+    [dup] = a.save_uploads([("copy.txt", secret)], user=ana)
+    assert dup.duplicate_of == str(stored.path)
+    # Removing the document removes the upload from the disk.
+    assert a.remove(stored.path, user=root) == [str(stored.path)]
+    assert not stored.path.exists() and not stored.path.parent.exists()
