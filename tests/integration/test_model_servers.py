@@ -24,6 +24,7 @@ import pytest
 
 from rag import Assistant, Settings
 from rag.models.bundled import bundled_chat_model
+from tests.ui_text import shown
 
 pytestmark = pytest.mark.slow
 
@@ -205,8 +206,8 @@ def test_the_ui_chat_answers_through_the_server(
     at.chat_input[0].set_value(QUESTION).run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert any("incident_report_2026-03.pdf" in e.label for e in at.expander)
-    assert any("served by " + chat_server.url in c.value for c in at.sidebar.caption)
+    assert any("incident_report_2026-03.pdf" in shown(e.label) for e in at.expander)
+    assert any("served by " + chat_server.url in shown(c.value) for c in at.sidebar.caption)
 
 
 def _ui(tmp_path: Path, data_dir: Path, monkeypatch, env: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -338,6 +339,6 @@ def test_the_ui_says_the_server_is_down_and_still_answers(
     at = _ui(tmp_path, data_dir, monkeypatch, cli_env(data_dir, cache, url))
     at.chat_input[0].set_value(QUESTION).run()
     assert not at.exception, at.exception
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert any("cannot reach the model server" in e and url in e for e in errors), errors
-    assert any("incident_report_2026-03.pdf" in e.label for e in at.expander)
+    assert any("incident_report_2026-03.pdf" in shown(e.label) for e in at.expander)

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from rag import Assistant, Settings
 from rag.answer.types import REFUSAL
+from tests.ui_text import shown
 
 pytestmark = pytest.mark.slow
 
@@ -55,18 +56,18 @@ def test_nothing_shows_before_sign_in(app: AppTest) -> None:
     assert app.title[0].value == "Sign in"
     assert not app.chat_input and not app.sidebar.multiselect
     sign_in(app, "ana", "not her password")
-    assert any("wrong password" in e.value for e in app.error)
+    assert any("wrong password" in shown(e.value) for e in app.error)
     assert app.title[0].value == "Sign in"
 
 
 def test_a_user_sees_and_asks_only_what_they_may_read(app: AppTest, data_dir: Path) -> None:
     sign_in(app, "ana", "ana password")
     assert app.title[0].value == "Ask your documents"
-    assert any("Signed in as **ana**" in c.value for c in app.sidebar.caption)
+    assert any("Signed in as **ana**" in shown(c.value) for c in app.sidebar.caption)
     assert [Path(o).name for o in app.sidebar.multiselect[0].options] == ["canteen.txt"]
     app.chat_input[0].set_value("How much is the PELICAN bonus for the Leeds team?").run()
     assert not app.exception, app.exception
-    assert any(REFUSAL in i.value for i in app.info)
+    assert any(REFUSAL in shown(i.value) for i in app.info)
     assert "7,500" not in str([m.value for m in app.markdown])
     app.switch_page("pages/library.py").run()
     assert not app.exception, app.exception
@@ -86,7 +87,7 @@ def test_an_admin_manages_users_and_access(app: AppTest, data_dir: Path) -> None
     next(t for t in app.text_input if t.label.startswith("Groups")).input("finance")
     next(b for b in app.button if b.label == "Add user").click().run()
     assert not app.exception, app.exception
-    assert any("Added bea" in s.value for s in app.success)
+    assert any("Added bea" in shown(s.value) for s in app.success)
     a = Assistant(Settings(data_dir=data_dir))
     root = a.authenticate("root", "root password")
     bea = next((u for u in a.users(user=root) if u.name == "bea"), None)
@@ -113,5 +114,5 @@ def test_the_admin_page_is_for_admins(app: AppTest) -> None:
     page = AppTest.from_file(str(ROOT / "ui" / "pages" / "admin.py"), default_timeout=300)
     page.session_state["user"] = app.session_state["user"]
     page.run()
-    assert any("Only an admin" in e.value for e in page.error)
+    assert any("Only an admin" in shown(e.value) for e in page.error)
     assert not page.dataframe
