@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ModelError,
         ParseError,
         RagError,
+        SignInThrottled,
         StoreError,
     )
     from rag.index.indexer import IngestReport
@@ -52,6 +53,7 @@ _WHERE = {
     "ModelError": "rag.errors",
     "ParseError": "rag.errors",
     "RagError": "rag.errors",
+    "SignInThrottled": "rag.errors",
     "StoreError": "rag.errors",
     "IngestReport": "rag.index.indexer",
     "Passage": "rag.retrieval.hybrid",
@@ -76,6 +78,7 @@ __all__ = [
     "RagError",
     "Retrieved",
     "Settings",
+    "SignInThrottled",
     "StoreError",
     "Token",
     "User",

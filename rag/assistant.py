@@ -31,7 +31,14 @@ from rag.answer.pipeline import AnswerPipeline, Question
 from rag.answer.types import Answer, AnswerStream, Done, Event, Retrieved
 from rag.collection import Collection, absolute
 from rag.config import AnswerMode, RetrievalMode, Settings
-from rag.errors import AccessDenied, AuthError, InvalidInput, ModelError, RagError
+from rag.errors import (
+    AccessDenied,
+    AuthError,
+    InvalidInput,
+    ModelError,
+    RagError,
+    SignInThrottled,
+)
 from rag.index.indexer import IngestReport, Progress
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.index.uploads import Upload
@@ -193,15 +200,18 @@ class Assistant:
         """True once any account exists: from then on, every method needs a user."""
         return self._accounts.active()
 
-    def authenticate(self, name: str, password: str) -> User:
+    def authenticate(self, name: str, password: str, client: str | None = None) -> User:
         """The user ``name`` if ``password`` is theirs; :class:`AuthError` otherwise.
-        Every attempt is audited."""
+        ``client`` is where the attempt comes from (a network address; None on the
+        machine): repeated failures by name or client slow further attempts down (see
+        :meth:`Users.authenticate`). Every attempt is audited."""
         try:
-            user = self._accounts.authenticate(name, password)
-        except AuthError:
-            self._audit.record(name, "sign-in", ok=False)
+            user = self._accounts.authenticate(name, password, client)
+        except AuthError as exc:
+            throttled = isinstance(exc, SignInThrottled)
+            self._audit.record(name, "sign-in", ok=False, client=client, throttled=throttled)
             raise
-        self._audit.record(name, "sign-in", ok=True)
+        self._audit.record(name, "sign-in", ok=True, client=client)
         return user
 
     def current_user(self, user: User | None) -> User | None:

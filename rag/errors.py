@@ -6,6 +6,7 @@
     ├── InvalidInput            a user's mistake: a bad name, entry,   2
     │                           password or path (also a ValueError)
     ├── AuthError               unknown user or wrong password          4
+    │   └── SignInThrottled     too many failed sign-ins: wait          4
     ├── AccessDenied            signed in, but not allowed              4
     ├── ConfigError             a setting is invalid                    3
     ├── ModelError              a model cannot load or answer           3
@@ -37,6 +38,7 @@ __all__ = [
     "ModelError",
     "ParseError",
     "RagError",
+    "SignInThrottled",
     "StoreError",
     "printable_path",
 ]
@@ -52,6 +54,10 @@ class InvalidInput(RagError, ValueError):
 
 class AuthError(RagError):
     """Unknown user or wrong password (the message never says which)."""
+
+
+class SignInThrottled(AuthError):
+    """Too many sign-ins failed in a row, for this name or from this client: wait."""
 
 
 class AccessDenied(RagError):

@@ -68,7 +68,9 @@ def sign_in(a: Assistant) -> User | None:
         submitted = st.form_submit_button("Sign in", icon=":material/login:")
     if submitted:
         try:
-            st.session_state.user = a.authenticate(name.strip(), password)
+            st.session_state.user = a.authenticate(
+                name.strip(), password, client=st.context.ip_address or "unknown"
+            )
         except AuthError as exc:
             st.error(inert(str(exc).capitalize()), icon="🔒")
         else:

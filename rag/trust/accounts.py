@@ -19,16 +19,18 @@ with Argon2id (argon2-cffi's defaults: 64 MiB, 3 passes).
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.errors import AccessDenied, AuthError, InvalidInput
+from rag.errors import AccessDenied, AuthError, InvalidInput, SignInThrottled
 from rag.sqlite import connect
 
 if TYPE_CHECKING:
@@ -47,6 +49,13 @@ __all__ = [
 
 EVERYONE = "everyone"
 
+#: Sign-ins that may fail in a row before each further one waits (see Users.authenticate).
+FREE_FAILURES = 5
+#: The longest wait between attempts once sign-ins keep failing.
+MAX_WAIT_S = 300.0
+#: Argon2 checks running at once in this process (each takes 64 MiB).
+_CHECKS = threading.BoundedSemaphore(2)
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 _SCHEMA = """
@@ -55,6 +64,11 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash TEXT NOT NULL,
     admin         INTEGER NOT NULL DEFAULT 0,
     created_at    TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS failures (
+    key      TEXT PRIMARY KEY,    -- user:NAME or client:ADDRESS
+    failures INTEGER NOT NULL,    -- sign-ins failed in a row
+    last     REAL NOT NULL        -- when the last one failed (Unix time)
 );
 CREATE TABLE IF NOT EXISTS memberships (
     user  TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
@@ -197,8 +211,62 @@ class Users:
             rows = self._conn().execute("SELECT DISTINCT grp FROM memberships ORDER BY grp")
             return [g for (g,) in rows]
 
-    def authenticate(self, name: str, password: str) -> User:
-        """The user, if the password is right; AuthError (the same one) otherwise."""
+    def authenticate(self, name: str, password: str, client: str | None = None) -> User:
+        """The user, if the password is right; AuthError (the same one) otherwise.
+
+        After :data:`FREE_FAILURES` failures in a row for this name (whether or not it
+        exists) or from this ``client`` (a network address), each further attempt must
+        wait 1, 2, 4... seconds (at most :data:`MAX_WAIT_S`) after the last failure, or
+        is refused unchecked with :class:`SignInThrottled`. The counts live in the
+        database, so every process sees them. A success clears them.
+        """
+        keys = [f"user:{name}"] + ([f"client:{client}"] if client else [])
+        wait = self._wait(keys)
+        if wait > 0:
+            raise SignInThrottled(f"too many failed sign-ins: try again in {math.ceil(wait)} s")
+        try:
+            with _CHECKS:  # 64 MiB an Argon2 check: a flood must not become a memory flood
+                user = self._check(name, password)
+        except AuthError:
+            self._failed(keys)
+            raise
+        self._cleared(keys)
+        return user
+
+    def _wait(self, keys: list[str]) -> float:
+        marks = ",".join("?" * len(keys))
+        with self._lock:
+            rows = (
+                self._conn()
+                .execute(f"SELECT failures, last FROM failures WHERE key IN ({marks})", keys)
+                .fetchall()
+            )
+        now = time.time()
+        return max(
+            (
+                last + min(2.0 ** (n - FREE_FAILURES), MAX_WAIT_S) - now
+                for n, last in rows
+                if n >= FREE_FAILURES
+            ),
+            default=0.0,
+        )
+
+    def _failed(self, keys: list[str]) -> None:
+        now = time.time()
+        with self._lock:
+            db = self._conn()
+            db.execute("DELETE FROM failures WHERE last < ?", (now - 2 * MAX_WAIT_S,))
+            db.executemany(
+                "INSERT INTO failures VALUES (?, 1, ?) ON CONFLICT(key) "
+                "DO UPDATE SET failures = failures + 1, last = excluded.last",
+                [(key, now) for key in keys],
+            )
+
+    def _cleared(self, keys: list[str]) -> None:
+        with self._lock:
+            self._conn().executemany("DELETE FROM failures WHERE key = ?", [(k,) for k in keys])
+
+    def _check(self, name: str, password: str) -> User:
         from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
         with self._lock:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from rag import AccessDenied, Assistant, InvalidInput, Settings
+from rag import AccessDenied, Assistant, AuthError, InvalidInput, Settings, SignInThrottled
 
 
 @pytest.fixture()
@@ -99,3 +102,69 @@ def test_an_index_left_without_admins_gets_one_back_only_through_restore(
     assert root.admin
     with pytest.raises(AccessDenied):
         a.restore_admin("evil", "evil password")  # an admin exists now
+
+
+def _fail(a: Assistant, name: str, times: int, client: str | None = None) -> None:
+    for _ in range(times):
+        with pytest.raises(AuthError):
+            a.authenticate(name, "not the password", client)
+
+
+def test_failed_sign_ins_slow_further_ones_down(a: Assistant) -> None:
+    a.add_user("root", "root password", admin=True)
+    _fail(a, "root", 5)
+    with pytest.raises(SignInThrottled, match="too many failed sign-ins"):
+        a.authenticate("root", "root password")  # right, but not even checked
+    time.sleep(1.1)  # the first wait is a second; the next ones double
+    root = a.authenticate("root", "root password")
+    _fail(a, "root", 1)  # a success cleared the count: no wait
+    assert a.authenticate("root", "root password") == root
+    throttled = [e.detail for e in a.audit_entries(action="sign-in", user=root)]
+    assert any(d.get("throttled") for d in throttled)
+
+
+def test_names_that_do_not_exist_are_throttled_alike(a: Assistant) -> None:
+    a.add_user("root", "root password", admin=True)
+    _fail(a, "nobody", 5)
+    with pytest.raises(SignInThrottled):
+        a.authenticate("nobody", "whatever")
+
+
+def test_one_client_trying_many_names_is_slowed_down(a: Assistant) -> None:
+    a.add_user("root", "root password", admin=True)
+    for name in ("ana", "bob", "carl", "dora", "eve"):
+        _fail(a, name, 1, client="203.0.113.9")
+    with pytest.raises(SignInThrottled):
+        a.authenticate("root", "root password", client="203.0.113.9")
+    assert a.authenticate("root", "root password", client="198.51.100.1").name == "root"
+
+
+_PARALLEL = """
+import resource, sys, threading
+from rag import Assistant, AuthError, Settings
+a = Assistant(Settings(data_dir=sys.argv[1]))
+a.add_user("root", "root password", admin=True)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def attempt(n):
+    try:
+        a.authenticate(f"user{n}", "wrong password", client=f"198.51.100.{n}")
+    except AuthError:
+        pass
+threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_parallel_sign_ins_cannot_exhaust_memory(tmp_path: Path) -> None:
+    """Eight at once would take 8 x 64 MiB: at most two Argon2 checks run together."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PARALLEL, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    grown_mb = int(out.stdout.strip().splitlines()[-1])
+    assert grown_mb < 200, grown_mb
