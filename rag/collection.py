@@ -11,9 +11,10 @@ who writes, and :class:`rag.Assistant` decides those.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,19 +60,26 @@ class Collection:
         self._commit = threading.RLock()
         self._store: VectorStore | None = None
         self._space: str | None = None
+        self._seen = -1
+        """The manifest generation the open store has seen (its own writes included)."""
         self._keyword: KeywordIndex | None = None
 
     # -- the parts --------------------------------------------------------------------
 
     @property
     def store(self) -> VectorStore:
-        """The vector store of the collection's current vector space (another process
-        may have moved it to a new one: re-embedding with an embedder of other size)."""
+        """The vector store as it is now. Another process may have changed the collection
+        since this one opened it (an ingest: the manifest's generation moved while this
+        process wrote nothing), or moved it to another vector space (re-embedding with an
+        embedder of another size): then the store is opened anew from disk, since an
+        embedded Chroma does not see other processes' writes."""
         space = self.manifest.space(self.name)
+        generation = self.manifest.generation(self.name)
         with self._lock:
-            if self._store is None or space != self._space:
-                self._store = self._open(space)
-                self._space = space
+            moved = generation != self._seen and not self.write_lock.held()
+            if self._store is None or space != self._space or moved:
+                self._store = self._open(space, fresh=self._seen >= 0)
+                self._space, self._seen = space, generation
             return self._store
 
     @property
@@ -80,8 +88,23 @@ class Collection:
         opens it, nor imports chromadb)."""
         return self._store is not None
 
-    def _open(self, space: str) -> VectorStore:
-        return open_store(self.settings, self.name, space)
+    def _open(self, space: str, fresh: bool = False) -> VectorStore:
+        stale = fresh and not self.settings.chroma_url  # a Chroma server is never stale
+        return open_store(self.settings, self.name, space, fresh=stale)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the write lock for a change. First, if another process wrote since this
+        one opened the store, open it anew: a stale in-memory index must not be written
+        back over the newer one. After, note the generation this process's own writes
+        made: they are in its open store, nothing to reopen for them."""
+        with self.write_lock:
+            with self._lock:
+                if self._store is not None and self.manifest.generation(self.name) != self._seen:
+                    self._store = None  # the next use opens it anew, fresh
+            yield
+            with self._lock:
+                self._seen = self.manifest.generation(self.name)
 
     def keyword_index(self) -> KeywordIndex:
         """The BM25 index, loaded or rebuilt when the collection changed since it was built."""
@@ -222,8 +245,9 @@ class Collection:
         if not self.manifest.interrupted(self.name) or not self.write_lock.try_acquire():
             return
         try:
-            if self._indexer().recover():
-                self._rebuild_keyword()
+            with self._writing():  # taken already: the lock is re-entrant
+                if self._indexer().recover():
+                    self._rebuild_keyword()
         finally:
             self.write_lock.release()
 
@@ -237,7 +261,7 @@ class Collection:
         follow_symlinks: bool = False,
     ) -> IngestReport:
         """Bring the collection in line with ``paths`` (see :class:`Indexer`)."""
-        with self.write_lock:
+        with self._writing():
             indexer = self._indexer(writer, access, follow_symlinks)
             report = indexer.ingest(list(paths), progress)
             if report.changed or self._keyword_stale():
@@ -248,7 +272,7 @@ class Collection:
         """Remove a document, or every document under a folder, among those ``writer``
         may read; the sources removed."""
         target = absolute(str(path)) or ""
-        with self.write_lock:
+        with self._writing():
             docs = self.documents(target, writer.principals)
             exact = [d for d in docs if d.source == target]
             docs = exact or [d for d in docs if d.source.startswith(target.rstrip("/") + "/")]
@@ -274,7 +298,7 @@ class Collection:
         checked = parse_principals(principals)
         if not checked:
             raise InvalidInput("an access list needs at least one entry")
-        with self.write_lock:
+        with self._writing():
             self._indexer().set_access(target, checked)
             self._rebuild_keyword()
         return checked

@@ -15,8 +15,12 @@ from rag.text import collection_name
 __all__ = ["ChromaStore", "chroma_client"]
 
 
-def chroma_client(path: str | None = None, url: str | None = None) -> Any:
-    """A Chroma client with telemetry off: a server at ``url``, else embedded at ``path``."""
+def chroma_client(path: str | None = None, url: str | None = None, fresh: bool = False) -> Any:
+    """A Chroma client with telemetry off: a server at ``url``, else embedded at ``path``.
+
+    An embedded Chroma keeps a path's index in memory, shared by every client of that
+    path in the process, and does not see what another process writes. ``fresh``
+    starts a new one from what is on disk now (clients made before keep the old one)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -33,6 +37,12 @@ def chroma_client(path: str | None = None, url: str | None = None) -> Any:
         )
     if path is None:
         raise ConfigError("an embedded Chroma store needs a path")
+    if fresh:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        # Chroma caches one System per path; without it, the next client builds another.
+        SharedSystemClient._identifier_to_system.pop(path, None)
+        SharedSystemClient._identifier_to_refcount.pop(path, None)
     return chromadb.PersistentClient(path=path, settings=settings)
 
 

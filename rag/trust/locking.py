@@ -36,6 +36,10 @@ class WriteLock:
         self._fd: int | None = None
         self._depth = 0
 
+    def held(self) -> bool:
+        """Whether this process holds the lock now (some thread of it)."""
+        return self._depth > 0
+
     def try_acquire(self) -> bool:
         """Take the lock if it is free right now."""
         if not self._thread.acquire(blocking=False):

@@ -270,3 +270,31 @@ def test_an_upload_reveals_nothing_about_other_uploads_and_removal_deletes_it(sh
     # Removing the document removes the upload from the disk.
     assert a.remove(stored.path, user=root) == [str(stored.path)]
     assert not stored.path.exists() and not stored.path.parent.exists()
+
+
+# -- 12. a running process sees what another one ingested -------------------------------
+
+
+def test_a_running_process_sees_another_process_ingest(fresh: Assistant, tmp_path: Path) -> None:
+    """The web UI is a long-lived process; `rag ingest` in another one updates a document.
+    Embedded Chroma keeps its index in memory and does not see the other process's write:
+    the UI answered "Not found in your documents." (or failed inside Chroma)."""
+    folder = tmp_path / "prices"
+    folder.mkdir()
+    doc = folder / "prices.txt"
+    doc.write_text("Price list: the blue widget costs 100 euros and ships in two days.")
+    fresh.ingest([folder])
+    assert "100 euros" in fresh.search("blue widget price")[0].text
+    env = {"RAG_DATA_DIR": str(fresh.settings.data_dir)}
+    for price in (250, 310):  # twice: the second time the store was already reopened once
+        doc.write_text(f"Price list: the blue widget now costs {price} euros and ships in a week.")
+        done = _cli(env, "ingest", str(folder))
+        assert done.returncode == 0 and "updated 1" in done.stdout, done.stderr
+        for mode in ("dense", "keyword", "hybrid"):
+            [hit] = fresh.search("blue widget price", k=1, mode=mode)
+            assert f"{price} euros" in hit.text, (mode, hit.text)
+        answer = fresh.ask("How much does the blue widget cost?", answer_mode="extractive")
+        assert f"{price} euros" in answer.text and not answer.refused
+    # And this process writes on top of what the other wrote, losing nothing.
+    (folder / "terms.txt").write_text("Terms: the blue widget comes with a two-year warranty.")
+    assert fresh.ingest([folder]).added and fresh.check() == []
