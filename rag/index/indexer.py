@@ -32,7 +32,7 @@ from typing import Any
 
 from rag.errors import InvalidInput, ParseError, StoreError
 from rag.index.manifest import DocumentRecord, Manifest
-from rag.ingest.chunk import Chunker
+from rag.ingest.chunk import CHUNKER, Chunker
 from rag.ingest.discover import (
     LINK_OUTSIDE,
     Found,
@@ -442,6 +442,8 @@ class Indexer:
     def _changed_hash(self, path: Path, known: DocumentRecord | None) -> str | None:
         """The new content hash, or None when the file is unchanged since its last ingest."""
         stat = path.stat()
+        if known and known.chunker != CHUNKER:  # chunked another way: chunk it again
+            return content_hash(path)
         if known and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
             return None
         digest = content_hash(path)
@@ -494,6 +496,7 @@ class Indexer:
                 pages=doc.pages,
                 file_type=doc.file_type,
                 ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                chunker=CHUNKER,
             )
         )
 

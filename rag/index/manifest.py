@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS documents (
     pages        INTEGER,
     file_type    TEXT NOT NULL,
     ingested_at  TEXT NOT NULL,
+    chunker      TEXT NOT NULL DEFAULT '',  -- the chunking recipe (rag.ingest.chunk.CHUNKER)
     PRIMARY KEY (collection, source)
 );
 CREATE TABLE IF NOT EXISTS generations (
@@ -96,6 +97,8 @@ class DocumentRecord:
     pages: int | None
     file_type: str
     ingested_at: str
+    chunker: str = ""
+    """The chunking recipe its chunks were made with ('' before recipes were recorded)."""
 
 
 class Manifest:
@@ -105,6 +108,9 @@ class Manifest:
         self.path = path
         self._lock = threading.Lock()
         self._db = connect(path, _SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+        if "chunker" not in columns:  # a manifest from before recipes were recorded
+            self._db.execute("ALTER TABLE documents ADD COLUMN chunker TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self._db.close()
@@ -263,7 +269,7 @@ class Manifest:
         """Record a document's new version and end its journal entry."""
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.collection,
                     record.source,
@@ -274,6 +280,7 @@ class Manifest:
                     record.pages,
                     record.file_type,
                     record.ingested_at,
+                    record.chunker,
                 ),
             )
             db.execute(

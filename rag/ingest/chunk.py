@@ -4,20 +4,26 @@ Prose is grouped into sections (a heading and what follows it, on one page) and
 packed greedily up to ``chunk_size`` tokens; a section too long for one chunk is
 split by llama-index's :class:`SentenceSplitter` and the heading is repeated at the
 top of every piece, so a chunk read alone still says what it is about. Tables are
-split by rows, each piece rendered as a pipe table with the header row repeated,
-so a price list stays a table rather than a run of words.
+split by rows, each row written as a statement of its own that names its columns
+("Service: Structural survey; Unit: per day; Price GBP: 950"): a row is found, quoted,
+shown to the model and checked on its own, where a pipe table's bare values meant
+nothing without the header line. :data:`CHUNKER` names this recipe; documents chunked
+by another are chunked again on the next ingest.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rag.ingest.types import Block, Chunk
 
-__all__ = ["Chunker", "render_rows"]
+__all__ = ["CHUNKER", "Chunker", "row_statement"]
+
+#: The chunking recipe's name, recorded with every document (a change re-chunks them).
+CHUNKER = "sections-rows-v2"
 
 Tokenize = Callable[[str], list[int] | list[str]]
 
@@ -37,9 +43,17 @@ class _Section:
         return "\n".join(self.lines)
 
 
-def render_rows(rows: Iterable[Iterable[str]]) -> str:
-    """Render table rows as a pipe table, one row a line."""
-    return "\n".join("| " + " | ".join(cell.strip() for cell in row) + " |" for row in rows)
+def row_statement(header: Sequence[str], row: Sequence[str]) -> str:
+    """A table row as one line that names its columns: ``Plan: Pro; Price GBP: 49``.
+    Empty cells are left out; a row wider than the header keeps its extra cells bare."""
+    parts = []
+    for n, cell in enumerate(row):
+        value = " ".join(cell.split())
+        if not value:
+            continue
+        name = " ".join(header[n].split()) if n < len(header) else ""
+        parts.append(f"{name}: {value}" if name and name != value else value)
+    return "; ".join(parts)
 
 
 class Chunker:
@@ -161,26 +175,20 @@ class Chunker:
         rows = list(block.rows or ())
         if not rows:
             return
-        header, body = rows[0], rows[1:] or []
+        header, body = rows[0], rows[1:]
+        lines = [row_statement(header, row) for row in body] or [row_statement((), header)]
         title = f"{heading}\n" if heading else ""
-        head_text = title + render_rows([header])
-        budget = self.chunk_size - self.count(head_text)
-        batch: list[tuple[str, ...]] = []
+        budget = self.chunk_size - (self.count(title) if title else 0)
+        batch: list[str] = []
         used = 0
-        for row in body:
-            cost = self.count(render_rows([row])) + 1
+        for line in lines:
+            cost = self.count(line) + 1
             if batch and used + cost > budget:
-                yield (head_text + "\n" + render_rows(batch), block.page, "Table", heading)
+                yield (title + "\n".join(batch), block.page, "Table", heading)
                 batch, used = [], 0
-            batch.append(row)
+            batch.append(line)
             used += cost
-        if batch or not body:
-            yield (
-                head_text + ("\n" + render_rows(batch) if batch else ""),
-                block.page,
-                "Table",
-                heading,
-            )
+        yield (title + "\n".join(batch), block.page, "Table", heading)
 
 
 def _all_headings(section: _Section) -> bool:

@@ -1,6 +1,6 @@
 """Chunking keeps headings, pages and tables, within the token budget (fast: a word tokenizer)."""
 
-from rag.ingest.chunk import Chunker, render_rows
+from rag.ingest.chunk import Chunker, row_statement
 from rag.ingest.types import Block
 
 
@@ -46,7 +46,7 @@ def test_pages_are_never_mixed() -> None:
     assert [(c.page, c.text) for c in chunks] == [(1, "Page one text."), (2, "Page two text.")]
 
 
-def test_tables_split_by_rows_with_header_repeated() -> None:
+def test_tables_split_by_rows_each_naming_its_columns() -> None:
     rows = (
         ("code", "service", "price"),
         *tuple((f"S{i}", f"service {i}", str(i)) for i in range(40)),
@@ -55,12 +55,19 @@ def test_tables_split_by_rows_with_header_repeated() -> None:
     chunks = Chunker(words, chunk_size=40, chunk_overlap=5).chunk(blocks)
     assert len(chunks) > 3
     for c in chunks:
-        assert c.kind == "Table"
-        lines = c.text.splitlines()
-        assert lines[0] == "Prices" and lines[1] == "| code | service | price |"
-        assert all(line.startswith("| ") and line.endswith(" |") for line in lines[1:])
-    body = [line for c in chunks for line in c.text.splitlines()[2:]]
-    assert body == [render_rows([r]) for r in rows[1:]], "every row exactly once, in order"
+        assert c.kind == "Table" and c.text.splitlines()[0] == "Prices"
+    body = [line for c in chunks for line in c.text.splitlines()[1:]]
+    assert body == [f"code: S{i}; service: service {i}; price: {i}" for i in range(40)], (
+        "every row exactly once, in order, a statement naming its columns"
+    )
+
+
+def test_a_row_statement_leaves_out_empty_cells() -> None:
+    header = ("Tier", "From", "To", "Discount", "Notes")
+    assert row_statement(header, ("Tier 2", "25000", "99999", "5%", "")) == (
+        "Tier: Tier 2; From: 25000; To: 99999; Discount: 5%"
+    )
+    assert row_statement(("a",), ("1", "extra")) == "a: 1; extra"
 
 
 def test_lone_heading_before_table_is_not_its_own_chunk() -> None:

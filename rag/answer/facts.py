@@ -1,0 +1,236 @@
+"""What a question asks for, and which kinds of fact a sentence states.
+
+"How long did the outage last?" wants a duration, "What's the hotel limit in London?"
+an amount of money, "Who approves...?" a name, "When does it start, and how long is it
+for?" a date and a duration. A sentence that states such a fact, one the question does
+not already state, is likely to be the answer; a heading, a label or a restatement of
+the question is not. The rules are plain patterns over the text: they are what lets a
+small embedder's topical similarity tell the answer from its neighbours.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+__all__ = [
+    "KINDS",
+    "KIND_WORDS",
+    "asked_for",
+    "brackets",
+    "fact_kinds",
+    "negates",
+    "new_facts",
+    "numbers",
+]
+
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
+_UNITS = (
+    r"h|hrs?|hours?|mins?|minutes?|seconds?|days?|nights?|weeks?|months?|years?|"
+    r"working days|business days|weekdays"
+)
+
+#: Each kind of fact: how a sentence states it.
+KINDS: dict[str, re.Pattern[str]] = {
+    "money": re.compile(
+        r"[£$€]\s?\d|\d[\d,.]*\s?(?:k|m|bn)?\s*(?:pounds?|euros?|dollars?|pence|gbp|eur|usd)\b"
+        r"|\b(?:gbp|eur|usd)\s?\d",
+        re.I,
+    ),
+    "percent": re.compile(r"\d(?:[\d.,]*)\s?%|\bper\s?cent\b|\bpercent\b", re.I),
+    "duration": re.compile(
+        rf"\b(?:\d[\d.,]*|one|two|three|four|five|six|seven|eight|nine|ten|"
+        rf"twelve|fifteen|twenty|thirty|sixty|ninety)\s*-?\s*(?:{_UNITS})\b"
+        r"|\b\d+\s*h\s*\d+\s*min",
+        re.I,
+    ),
+    "date": re.compile(
+        rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})[a-z]*\b|\b(?:{_MONTHS})[a-z]*\s+\d{{1,4}}\b"
+        r"|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b"
+        r"|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b",
+        re.I,
+    ),
+    "time": re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.)", re.I),
+    "number": re.compile(r"\b\d[\d,.]*\b"),
+    "name": re.compile(
+        r"(?<![.!?:]\s)(?<!^)\b(?!(?:The|This|That|These|Our|Your|Each|Any|All)\b)"
+        r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+"
+    ),
+    "contact": re.compile(
+        r"[\w.+-]+@[\w-]+\.[\w.]+|\b(?:ext(?:ension)?\.?|tel\.?|phone)\s*:?\s*\+?\d[\d ]+"
+        r"|\+?\d[\d ]{7,}\d|\b[A-Z]{2,}-?\d{2,}\b|https?://\S+|\b\w+\.(?:com|org|net|uk|io)\b",
+        re.I,
+    ),
+    "place": re.compile(
+        r"\b(?:in|at|on|from)\s+(?:the\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*"
+        r"|\b(?:floor|room|street|road|building|office|reception|car park|garage)\b",
+        re.I,
+    ),
+    "steps": re.compile(
+        r"\b(?:must|should|need to|use|call|email|e-mail|fill in|submit|ask|contact|log|"
+        r"book|apply|request|send|go to|visit|complete|raise|report)\b",
+        re.I,
+    ),
+}
+
+#: What a question's words say it asks for (first match of each rule counts).
+_ASKS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
+    (
+        re.compile(
+            r"\bhow much\b|\bcost|\bprice|\bfee\b|\bcharge|\bspend|\bpay\b|\bpaid\b|"
+            r"\bbudget|\ballowance|\bper diem|\bsalary|\brate\b|\bmaximum\b|\blimit|\bcap\b|"
+            r"[£$€]|\bpounds?\b|\beuros?\b",
+            re.I,
+        ),
+        ("money", "number"),
+    ),
+    (
+        re.compile(r"\bpercent|%|\bdiscount|\bgrowth|\bgrew|\bincrease|\bdecrease|\bmargin", re.I),
+        ("percent", "number"),
+    ),
+    (re.compile(r"\bhow many\b|\bnumber of\b|\bhow often\b|\bcount\b", re.I), ("number",)),
+    (
+        re.compile(
+            r"\bhow long\b|\bduration|\bperiod\b|\bnotice\b|\blast(?:ed)?\b|\bwithin\b|"
+            r"\bdays?\b|\bweeks?\b|\bmonths?\b|\byears?\b",
+            re.I,
+        ),
+        ("duration", "number"),
+    ),
+    (
+        re.compile(
+            r"\bwhen\b|\bwhat date\b|\bwhich day\b|\bdeadline|\bstart|\bend\b|\bexpir|"
+            r"\buntil\b|\bby when\b|\bdue\b",
+            re.I,
+        ),
+        ("date", "time"),
+    ),
+    (
+        re.compile(
+            r"\bwhat time\b|\bby what time\b|\bopen(?:s|ing)?\b|\bclos(?:e|es|ing)\b|"
+            r"\bhours\b",
+            re.I,
+        ),
+        ("time",),
+    ),
+    (
+        re.compile(
+            r"\bwho\b|\bwhom\b|\bwhich (?:person|manager|director|client|company|"
+            r"supplier|customer|team|contractor)\b|\bowner\b|\bresponsible\b",
+            re.I,
+        ),
+        ("name",),
+    ),
+    (re.compile(r"\bwhere\b|\bwhich office\b|\baddress\b|\blocation\b", re.I), ("place",)),
+    (
+        re.compile(
+            r"\bemail|\be-mail|\bphone|\bnumber to call\b|\bextension\b|\bcontact\b|"
+            r"\bcode\b|\breference\b|\bform\b|\bwebsite\b|\burl\b|\blink\b",
+            re.I,
+        ),
+        ("contact",),
+    ),
+    (
+        re.compile(
+            r"\bhow (?:do|can|should) (?:i|we|you|a|my|our)\b|\bhow to\b|\bwhat should\b|"
+            r"\bprocedure\b|\bsteps?\b|\bprocess\b|\bwhat do i\b",
+            re.I,
+        ),
+        ("steps",),
+    ),
+]
+
+
+#: Words that name a kind of fact: a sentence saying "duration" answers "how long".
+KIND_WORDS: dict[str, frozenset[str]] = {
+    "money": frozenset(
+        "cost costs price prices fee fees charge charged rate paid pay budget".split()
+    ),
+    "percent": frozenset("discount rate percent percentage growth margin".split()),
+    "duration": frozenset("duration lasted took long period term".split()),
+    "date": frozenset("date starts start commences from until ends expires effective".split()),
+    "time": frozenset("time until by opens closes".split()),
+}
+
+
+@lru_cache(maxsize=1024)
+def asked_for(question: str) -> tuple[str, ...]:
+    """The kinds of fact ``question`` asks for, the one its words name first (the
+    earliest cue: "What volume discount ... if they spend £60,000" asks for a
+    percentage, not an amount) first; may be empty."""
+    found: list[tuple[int, int, str]] = []
+    for rule, (pattern, wanted) in enumerate(_ASKS):
+        match = pattern.search(question)
+        if match:
+            found += [(match.start(), rule, kind) for kind in wanted]
+    kinds: list[str] = []
+    for _, _, kind in sorted(found):
+        if kind not in kinds:
+            kinds.append(kind)
+    return tuple(kinds)
+
+
+def numbers(text: str) -> list[float]:
+    """The numbers in ``text`` (thousands separators and currency signs dropped)."""
+    out = []
+    for m in re.finditer(r"\d[\d,]*(?:\.\d+)?", text):
+        try:
+            out.append(float(m.group(0).replace(",", "")))
+        except ValueError:
+            continue
+    return out
+
+
+def brackets(text: str, question: str) -> bool:
+    """Whether ``text`` states a range (two of its numbers) that holds a number of the
+    question: the tier row "from 25000 to 99999" for "if they spend £60,000"."""
+    asked = [n for n in numbers(question) if n >= 10]
+    stated = numbers(text)
+    return any(
+        low <= x <= high
+        for x in asked
+        for i, low in enumerate(stated)
+        for high in stated[i + 1 : i + 2]
+        if low < high
+    )
+
+
+@lru_cache(maxsize=8192)
+def fact_kinds(text: str) -> frozenset[str]:
+    """The kinds of fact ``text`` states."""
+    return frozenset(kind for kind, pattern in KINDS.items() if pattern.search(text))
+
+
+def new_facts(text: str, question: str) -> frozenset[str]:
+    """The kinds of fact ``text`` states with values the question does not state (a
+    sentence repeating the question's own "£60,000" gives no amount). An instruction
+    counts whatever its verb: "Apply using form FAC-07" answers "How do I apply?"."""
+    found = set()
+    for kind in fact_kinds(text):
+        if kind == "steps":
+            found.add(kind)
+            continue
+        pattern = KINDS[kind]
+        mine = {_norm(m.group(0)) for m in pattern.finditer(text)}
+        theirs = {_norm(m.group(0)) for m in pattern.finditer(question)}
+        if mine - theirs:
+            found.add(kind)
+    return frozenset(found)
+
+
+def _norm(value: str) -> str:
+    return re.sub(r"[\s,]", "", value.lower())
+
+
+_NEGATED = re.compile(
+    r"\b(?:without|no|not|non|never|except|excluding)\b(?:\W+\w+){0,2}?\W+(\w+)", re.I
+)
+
+
+def negates(text: str, question: str) -> bool:
+    """Whether ``text`` negates a word the question asks about ("Day trips without an
+    overnight stay..." for a question about overnight trips)."""
+    asked = {w.lower() for w in re.findall(r"\w+", question) if len(w) > 3}
+    negated = {m.group(1).lower() for m in _NEGATED.finditer(text)}
+    said_no = {w.lower() for w in re.findall(r"\w+", question)} & {"without", "not", "no"}
+    return bool(asked & negated) and not said_no
