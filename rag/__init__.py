@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag.answer.types import Answer, AnswerStream, Citation, Done, Retrieved, Token
+    from rag.answer.types import Answer, AnswerStream, Citation, Done, Draft, Retrieved, Token
     from rag.assistant import Assistant
     from rag.config import Settings
     from rag.errors import (
@@ -40,6 +40,7 @@ _WHERE = {
     "AnswerStream": "rag.answer.types",
     "Citation": "rag.answer.types",
     "Done": "rag.answer.types",
+    "Draft": "rag.answer.types",
     "Retrieved": "rag.answer.types",
     "Token": "rag.answer.types",
     "Assistant": "rag.assistant",
@@ -68,6 +69,7 @@ __all__ = [
     "Citation",
     "ConfigError",
     "Done",
+    "Draft",
     "IndexBusy",
     "IngestError",
     "IngestReport",

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     """Chunk length in embedder tokens (MiniLM reads at most 256)."""
     chunk_overlap: int = Field(32, ge=0)
     top_k: int = Field(5, ge=1, le=100)
+    """Passages retrieved for a question and read by the model."""
+    extract_passages: int = Field(8, ge=1, le=100)
+    """Passages the extractive answer may quote (the model reads ``top_k`` of them):
+    sample_docs/qa.jsonl, answer match 0.82 with 5, 0.86 with 8 (no change at 10)."""
     retrieval_mode: RetrievalMode = "hybrid"
     rrf_k: int = Field(60, ge=1)
     min_relevance: float = Field(0.40, ge=0.0, le=1.0)

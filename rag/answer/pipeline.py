@@ -27,7 +27,7 @@ from rag.answer.conversation import standalone_query
 from rag.answer.extract import condense, extractive_answer
 from rag.answer.gate import relevance
 from rag.answer.prompt import build_messages
-from rag.answer.types import REFUSAL, Answer, Done, Event, Retrieved, Token
+from rag.answer.types import REFUSAL, Answer, Done, Draft, Event, Retrieved, Token
 from rag.answer.verify import Thresholds, verify
 from rag.config import AnswerMode, RetrievalMode, Settings
 from rag.errors import ModelError
@@ -78,9 +78,9 @@ class AnswerPipeline:
         started = time.perf_counter()
         query = standalone_query(q.text, q.history)
         scope = self.collection.scope(q.prefix, q.sources, readers)
-        passages = self.collection.search(
-            query, q.k or s.top_k, q.retrieval or s.retrieval_mode, scope, readers
-        )
+        # The extractive answer may quote a few more passages than the model reads.
+        k = max(q.k or s.top_k, s.extract_passages)
+        passages = self.collection.search(query, k, q.retrieval or s.retrieval_mode, scope, readers)
         timings = {"retrieval_s": time.perf_counter() - started}
         yield Retrieved(passages)
 
@@ -106,14 +106,22 @@ class AnswerPipeline:
     ) -> Iterator[Event]:
         s = self.settings
         started = time.perf_counter()
-        texts = condense(q.text, passages, self.embedder, s.prompt_sentences)
+        shown = passages[: q.k or s.top_k]  # the model reads the top k; extraction all
+        texts = condense(q.text, shown, self.embedder, s.prompt_sentences)
         timings["condense_s"] = time.perf_counter() - started
         previous = q.history[-1] if query != q.text else None
         messages = build_messages(
             q.text,
-            [(p.source, p.page, text) for p, text in zip(passages, texts, strict=True)],
+            [(p.source, p.page, text) for p, text in zip(shown, texts, strict=True)],
             previous,
         )
+        draft = None
+        if mode == "auto":
+            # The passages' own words at once; the model's answer replaces them only once
+            # it is checked and kept, so no unsupported text is ever on the screen.
+            draft = self._extractive(q.text, passages, timings)
+            if not draft.refused:
+                yield Draft(draft)
         raw: list[str] = []
         started = time.perf_counter()
         try:
@@ -122,13 +130,14 @@ class AnswerPipeline:
             tokens = self._generator().stream(
                 messages, max_tokens=s.max_tokens, temperature=s.temperature
             )
-            for piece in CitationStream(len(passages))(tokens):
+            for piece in CitationStream(len(shown))(tokens):
                 if not raw:
                     timings["first_token_s"] = (
                         time.perf_counter() - started + timings["retrieval_s"]
                     )
                 raw.append(piece)
-                yield Token(piece)
+                if mode == "generative":
+                    yield Token(piece)
         except ModelError as exc:
             note = f"The model could not answer ({exc}); showing the passages' own words instead."
             fallback = self._extractive(q.text, passages, timings, note)
@@ -137,15 +146,24 @@ class AnswerPipeline:
             return
         timings["generation_s"] = time.perf_counter() - started
         answer = build_answer(q.text, "".join(raw), passages, timings)
-        yield Done(answer if answer.refused else self._checked(q, answer, passages, mode))
+        if answer.refused:
+            yield Done(answer)
+            return
+        yield Done(self._checked(q, query, answer, passages, mode, draft))
 
     def _checked(
-        self, q: Question, answer: Answer, passages: list[Passage], mode: AnswerMode
+        self,
+        q: Question,
+        query: str,
+        answer: Answer,
+        passages: list[Passage],
+        mode: AnswerMode,
+        draft: Answer | None = None,
     ) -> Answer:
         """The model's answer with every sentence checked; in ``auto``, the extractive
         answer instead when too few of its sentences are supported."""
         s = self.settings
-        checked = verify(answer.text, passages, self.embedder, self._thresholds)
+        checked = verify(answer.text, passages, self.embedder, self._thresholds, question=query)
         answer.timings["verify_s"] = checked.seconds
         if mode == "auto" and checked.supported_share <= s.auto_min_supported:
             supported = sum(c.support == "supported" for c in checked.sentences)
@@ -154,7 +172,11 @@ class AnswerPipeline:
                 f"({supported} of {len(checked.sentences)} sentences); "
                 "showing the passages' own words instead."
             )
-            fallback = self._extractive(q.text, passages, answer.timings, note)
+            if draft is not None and not draft.refused:
+                fallback = draft
+                fallback.note = note
+            else:
+                fallback = self._extractive(q.text, passages, answer.timings, note)
             fallback.model_text = answer.text
             return fallback
         strict = s.strict if q.strict is None else q.strict

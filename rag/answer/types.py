@@ -1,9 +1,10 @@
-r"""What a question gets back: the answer, its sources, and the events on the way.
+"""What a question gets back: the answer, its sources, and the events on the way.
 
-A question is a stream of :data:`Event`\ s: :class:`Retrieved` once the passages are
-found, :class:`Token` for each piece of the model's answer as it is written (only when
-the answer being written is the one shown), and :class:`Done` with the final
-:class:`Answer`. :class:`AnswerStream` iterates them; front ends render each kind.
+A question is a stream of events: ``Retrieved`` once the passages are found; in
+``auto``, a ``Draft`` (the passages' own words, to show while the model writes); in
+``generative``, a ``Token`` for each piece of the model's answer as it is written; and
+``Done`` with the final ``Answer``. In ``auto`` no text the check may still reject is
+ever an event. ``AnswerStream`` iterates them; front ends render each kind.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "AnswerStream",
     "Citation",
     "Done",
+    "Draft",
     "Event",
     "Retrieved",
     "Token",
@@ -98,6 +100,14 @@ class Retrieved:
 
 
 @dataclass(frozen=True, slots=True)
+class Draft:
+    """An answer to show now that a better one may replace (``auto``: the passages' own
+    words while the model's answer is written and checked). It is checked already."""
+
+    answer: Answer
+
+
+@dataclass(frozen=True, slots=True)
 class Token:
     """A piece of the model's answer as it is written (citation markers cleaned)."""
 
@@ -111,12 +121,13 @@ class Done:
     answer: Answer
 
 
-Event = Retrieved | Token | Done
+Event = Retrieved | Draft | Token | Done
 
 
 class AnswerStream:
-    r"""The events of one question, in order: :class:`Retrieved`, any :class:`Token`\ s,
-    then :class:`Done`. Iterate it once; :attr:`answer` runs it to the end if needed."""
+    """The events of one question, in order: ``Retrieved``, maybe a ``Draft``, any
+    ``Token`` events, then ``Done``. Iterate it once; :attr:`answer` runs it to the end
+    if needed."""
 
     def __init__(self, question: str, events: Iterator[Event]) -> None:
         self.question = question

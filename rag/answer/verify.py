@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rag.answer.facts import new_facts
 from rag.models.base import Embedder
 from rag.retrieval.hybrid import Passage
 from rag.text import (
@@ -111,6 +112,9 @@ class SentenceCheck:
     corrected: bool = False
     """The citation was changed to the passage that actually supports the sentence."""
     cited_before: list[int] = field(default_factory=list)
+    reason: str = ""
+    """Why a sentence that resembles a passage is not ``supported`` anyway: it says
+    nothing the question does not, restates a heading, or does not address the question."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -122,6 +126,8 @@ class SentenceCheck:
         }
         if self.corrected:
             out["corrected_from"] = self.cited_before
+        if self.reason:
+            out["reason"] = self.reason
         return out
 
 
@@ -219,6 +225,9 @@ def _label(score: float, lexical: tuple[bool, bool, bool, bool], t: Thresholds) 
 
 
 _RANK = {"supported": 2, "weak": 1, "unsupported": 0}
+#: How much better another page of the cited document must support a sentence for the
+#: citation to move there (the summary on page 1 and the details on page 2 both "say" it).
+PAGE_MARGIN = 0.05
 
 
 def passage_sentences(passages: Sequence[Passage]) -> list[Span]:
@@ -272,11 +281,15 @@ def verify(
     embedder: Embedder,
     thresholds: Thresholds | None = None,
     max_candidates: int = 16,
+    question: str | None = None,
 ) -> Verification:
     """Check each sentence of ``answer`` against ``passages`` (numbered from 1).
 
     Only the ``max_candidates`` passage sentences sharing most words with the answer
-    are embedded (with a cache), which keeps the check near 100 ms on 2 cores.
+    are embedded (with a cache), which keeps the check near 100 ms on 2 cores. A
+    sentence must also say something: one that adds nothing to the ``question`` ("The
+    answer is:"), restates a heading, or (given the question) does not address it, is
+    never ``supported`` (see :func:`_says`).
     """
     started = time.perf_counter()
     t = thresholds or Thresholds()
@@ -289,7 +302,10 @@ def verify(
         return Verification(checks, time.perf_counter() - started)
     claims_text = [s for s, _ in sentences]
     kept = _prune(singles, claims_text, max_candidates)
-    vectors = embed_texts(embedder, claims_text + [singles[i].text for i in kept])
+    asked = [question] if question else []
+    vectors = embed_texts(embedder, asked + claims_text + [singles[i].text for i in kept])
+    topic = vectors[0] if asked else None
+    vectors = vectors[len(asked) :]
     claim_vecs, single_vecs = vectors[: len(sentences)], vectors[len(sentences) :]
     cands = [singles[i] for i in kept]
     cand_vecs = list(single_vecs)
@@ -302,10 +318,62 @@ def verify(
             cand_vecs.append(joined / (np.linalg.norm(joined) or 1.0))
     sims = claim_vecs @ np.stack(cand_vecs).T
     checks = [
-        _check(claim, cited, sims[i], cands, len(passages), t, len(kept))
+        _says(
+            _check(claim, cited, sims[i], cands, len(passages), t, len(kept)),
+            question,
+            float(claim_vecs[i] @ topic) if topic is not None else None,
+            passages,
+        )
         for i, (claim, cited) in enumerate(sentences)
     ]
     return Verification(checks, time.perf_counter() - started)
+
+
+#: Words that say nothing about the documents ("The answer is:", "According to ...").
+_FILLER = frozenset(
+    "answer answers according passage passages document documents information question "
+    "following based text source sources states stated says mentioned provided".split()
+)
+#: Below this similarity to the question, with no word in common, a sentence does not
+#: address it (a true sentence about something else is at most weak).
+MIN_TOPICAL = 0.35
+
+
+def _says(
+    check: SentenceCheck,
+    question: str | None,
+    topical: float | None,
+    passages: Sequence[Passage],
+) -> SentenceCheck:
+    """``check``, downgraded when its sentence makes no claim worth its support."""
+    from dataclasses import replace
+
+    if check.support == "unsupported":
+        return check
+    own = _stems(check.text) - (_stems(question) if question else frozenset()) - _FILLER
+    if not own and not new_facts(check.text, question or ""):
+        why = "says nothing the question does not"
+        return replace(check, support="unsupported", reason=why)
+    if check.span is not None and _is_heading(check.span, passages):
+        return replace(check, support="weak", reason="restates a heading")
+    if (
+        question
+        and topical is not None
+        and topical < MIN_TOPICAL
+        and not (_stems(check.text) & _stems(question))
+    ):
+        return replace(check, support="weak", reason="does not address the question")
+    return check
+
+
+def _is_heading(span: Span, passages: Sequence[Passage]) -> bool:
+    """Whether ``span`` is its passage's heading, or a title-like line (no sentence ends
+    in it, no label's value follows it)."""
+    text = span.text.strip()
+    heading = passages[span.n - 1].record.metadata.get("heading")
+    if heading and text == str(heading).strip():
+        return True
+    return not text.endswith((".", "!", "?", ")", '"')) and ": " not in text and "; " not in text
 
 
 def _check(
@@ -338,6 +406,16 @@ def _check(
     best_cited = max(in_cited) if in_cited else None
     if best_cited is not None and best_cited[0] >= best_all[0]:
         _, score, j, label = best_cited
+        other = cands[best_all[2]]
+        if (
+            best_all[0] == best_cited[0] > 0
+            and other.source == cands[j].source
+            and other.page != cands[j].page
+            and best_all[1] > score + PAGE_MARGIN
+        ):
+            # Another page of the same document says it better: cite that page.
+            _, score, j, label = best_all
+            return SentenceCheck(claim, label, [other.n], other, score, True, valid)
         return SentenceCheck(claim, label, valid, cands[j], score)
     _, score, j, label = best_all
     if label == "unsupported":

@@ -129,3 +129,55 @@ def test_topical_but_new_claim_is_not_supported(embedder: Embedder) -> None:
     first, second = verify(answer, passages(memo), embedder).sentences
     assert first.support == "supported"
     assert second.support != "supported", "similar topic, new facts"
+
+
+def _paged(*pages: tuple[int, str], heading: str | None = None) -> list[Passage]:
+    return [
+        Passage(
+            Record(f"p{n}", text, {"source": "/docs/report.pdf", "page": n, "heading": heading}),
+            1.0,
+            0.5,
+        )
+        for n, text in pages
+    ]
+
+
+def test_a_sentence_that_says_nothing_is_never_supported(embedder: Embedder) -> None:
+    docs = _paged((1, "Section 3 Payment Terms\nInvoices are payable within 30 days of receipt."))
+    question = "When are invoices payable?"
+    for empty in ("The answer is: [1]", "When are invoices payable? [1]"):
+        [check] = verify(empty, docs, embedder, question=question).sentences
+        assert check.support != "supported", (empty, check)
+    [check] = verify(
+        "The answer is: Section 3 Payment Terms [1]",
+        docs,
+        embedder,
+        question="How much is the daily meal allowance?",
+    ).sentences
+    assert check.support != "supported" and check.reason, check
+    [check] = verify(
+        "Invoices are payable within 30 days of receipt. [1]", docs, embedder, question=question
+    ).sentences
+    assert check.support == "supported" and not check.reason
+
+
+def test_a_true_sentence_beside_the_question_is_not_supported(embedder: Embedder) -> None:
+    docs = passages(TRAVEL, LEAVE)
+    [check] = verify(
+        "Business class is allowed only on flights longer than 6 hours. [1]",
+        docs,
+        embedder,
+        question="How many days of leave can I carry over?",
+    ).sentences
+    assert check.support == "weak" and check.reason == "does not address the question"
+
+
+def test_the_citation_moves_to_the_page_that_says_it(embedder: Embedder) -> None:
+    """The page-1 summary mentions the cause; page 2 states it: cite page 2."""
+    docs = _paged(
+        (1, "Summary: the server room overheated on 14 March after a cooling failure."),
+        (2, "The root cause was a failed compressor in CRAC unit 2, whose motor bearing seized."),
+    )
+    claim = "The root cause was a failed compressor in CRAC unit 2. [1]"
+    [check] = verify(claim, docs, embedder, question="What was the root cause?").sentences
+    assert check.citations == [2] and check.span is not None and check.span.page == 2

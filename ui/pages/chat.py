@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag import Answer
+from rag import Answer, Draft, Token
 from rag.answer.types import REFUSAL
 from ui.render import (
     citation_caption,
@@ -81,14 +81,19 @@ if question := st.chat_input("Ask a question about your documents"):
             user=user,
         )
         slot = st.empty()
-        with slot.container():
-            # The model's text as it is written, when that is the answer being given.
-            streamed = str(st.write_stream(inert(t) for t in stream.tokens()) or "")
+        streamed = ""
+        for event in stream:
+            if isinstance(event, Draft):  # auto: the passages' own words, while the model writes
+                with slot.container():
+                    st.markdown(inert(event.answer.text))
+                    st.caption("Checking the model's answer against your documents…")
+            elif isinstance(event, Token):  # generative: the model's text as it is written
+                streamed += event.text
+                slot.markdown(inert(streamed) + "▌")
         answer = stream.answer
         if answer.refused:
             slot.empty()
-        elif inert(answer.text) != streamed:
-            # Extractive, an auto fallback, or citations corrected after the check.
+        else:  # the checked answer, in place of the draft or the raw text
             slot.markdown(inert(answer.text))
         show_sources(answer)
     turns.append((question, answer))
