@@ -1,91 +1,172 @@
-"""Answer quality by answer mode on sample_docs/qa.jsonl, and the cost of the sentence check.
+"""Answer quality per answer mode, against the targets, beside the answer path before this
+round's work, in one run.
 
-    python bench/verification.py            # every question
-    python bench/verification.py --quick    # the first 4 questions
+    python bench/verification.py                       # the bundled model, every question
+    python bench/verification.py --quick               # 12 questions (CI)
+    python bench/verification.py --model ~/models/Llama-3.2-3B-Instruct-Q4_K_M.gguf
+    python bench/verification.py --llm-url http://gpu-box:8000/v1 --model meta-llama/Llama-3.1-8B-Instruct
 
-For generative, extractive and auto answers: answer match (every expected pattern in the
-answer), refusals on unanswerable questions, share of answer sentences supported,
-citation precision (share of cited passages from the expected file) before and after
-the check corrects citations, and the check's latency (p50/p95 per answer).
+For auto, generative and extractive answers to sample_docs/qa.jsonl: answer match (every
+expected pattern in the answer), the right file cited, the right page cited where the
+file has pages, citation precision, the share of sentences supported, sentences that say
+nothing yet are labelled supported, refusal recall and false refusals, how often auto
+replaced a model answer that held the fact, answer match per kind of question, and the
+sentence check's latency. "before" runs the same questions through the code at
+``--baseline`` (a git worktree of that commit, its own ingest; the figures it can give).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import statistics
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import Assistant, Settings  # noqa: E402
-from rag.text import cited_numbers  # noqa: E402
+from rag.evaluate import EvalReport, evaluate, load_questions  # noqa: E402
+
+MODES = ("auto", "generative", "extractive")
+#: The answer path before this round's answer work (the last commit before it).
+BASELINE = "bf08d7e"
+TARGETS = {
+    "answer_match": 0.90,
+    "right_file": 0.97,
+    "right_page": 0.95,
+    "refusal_recall": 0.90,
+}
+ROWS = [
+    ("answer match", "answer_match", ">= 0.90"),
+    ("right file cited", "right_file", ">= 0.97"),
+    ("right page cited", "right_page", ">= 0.95"),
+    ("citation precision", "citation_precision", ""),
+    ("sentences supported", "supported_share", ""),
+    ("empty yet supported", "empty_supported", "0"),
+    ("refusal recall", "refusal_recall", ">= 0.90"),
+    ("false refusals", "false_refusal_rate", "<= 0.03"),
+]
+
+
+def _settings(data: Path, args: argparse.Namespace) -> Settings:
+    extra: dict[str, Any] = {"max_tokens": 128, "temperature": 0.0}
+    if args.llm_url:
+        extra |= {"llm_backend": "openai", "llm_url": args.llm_url, "llm_model": args.model}
+    elif args.model:
+        extra |= {"llm_model": args.model}
+        if not str(args.model).endswith(".gguf"):
+            extra["llm_backend"] = "transformers"
+    return Settings(data_dir=data, **extra)
+
+
+def run_now(qa_file: Path, args: argparse.Namespace) -> dict[str, EvalReport]:
+    questions = load_questions(qa_file)
+    with tempfile.TemporaryDirectory(prefix="rag-bench-verify-") as tmp:
+        a = Assistant(_settings(Path(tmp), args))
+        a.ingest([ROOT / "sample_docs"])
+        a.warm_up()
+        return {mode: evaluate(a, questions, mode) for mode in MODES}  # type: ignore[arg-type]
+
+
+def run_before(qa_file: Path, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The same questions through the code at ``args.baseline``, by its own CLI."""
+    with tempfile.TemporaryDirectory(prefix="rag-bench-before-") as tmp:
+        tree, data = Path(tmp) / "tree", Path(tmp) / "data"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), args.baseline],
+            check=True,
+        )
+        try:
+            env = {**os.environ, "PYTHONPATH": str(tree), "RAG_DATA_DIR": str(data)}
+            env |= {"RAG_MAX_TOKENS": "128", "RAG_TEMPERATURE": "0"}
+            if args.model and not args.llm_url:
+                env["RAG_LLM_MODEL"] = str(args.model)
+            if args.llm_url:
+                env |= {"RAG_LLM_BACKEND": "openai", "RAG_LLM_URL": args.llm_url}
+                env["RAG_LLM_MODEL"] = str(args.model)
+            rag = [sys.executable, "-m", "rag.cli"]
+            subprocess.run(
+                [*rag, "ingest", str(tree / "sample_docs")],
+                env=env,
+                check=True,
+                capture_output=True,
+                cwd=tree,
+            )
+            out = {}
+            for mode in MODES:
+                done = subprocess.run(
+                    [*rag, "eval", str(qa_file), "--mode", mode, "--json"],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    cwd=tree,
+                )
+                out[mode] = json.loads(done.stdout)
+            return out
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    qa = [json.loads(line) for line in (ROOT / "sample_docs" / "qa.jsonl").read_text().splitlines()]
-    qa = qa[:4] if args.quick else qa
-    with tempfile.TemporaryDirectory(prefix="rag-bench-verify-") as tmp:
-        a = Assistant(Settings(data_dir=Path(tmp), max_tokens=128))
-        a.ingest([ROOT / "sample_docs"])
-        a.warm_up()
-        rows = {
-            m: {"match": 0, "refused_ok": 0, "sup": [], "prec_after": [], "prec_before": []}
-            for m in ("generative", "extractive", "auto")
-        }
-        verify_ms: list[float] = []
-        fallbacks = 0
-        for q in qa:
-            for mode in ("generative", "extractive", "auto"):
-                ans = a.ask(q["question"], answer_mode=mode)
-                r = rows[mode]
-                if not q["answerable"]:
-                    r["refused_ok"] += ans.refused
-                    continue
-                r["match"] += all(re.search(p, ans.text, re.I) for p in q["answer_patterns"])
-                if ans.sentences:
-                    r["sup"].append(
-                        sum(s.support == "supported" for s in ans.sentences) / len(ans.sentences)
-                    )
-                expected = q["source"]
-                after = [Path(c.source).name == expected for c in ans.citations]
-                r["prec_after"] += after
-                if mode == "generative" and not ans.refused:
-                    raw = ans.model_text or ans.text
-                    before = cited_numbers(raw, len(ans.passages))
-                    r["prec_before"] += [
-                        Path(ans.passages[n - 1].source).name == expected for n in before
-                    ]
-                    if "verify_s" in ans.timings:  # measured inside ask, embeddings not yet cached
-                        verify_ms.append(ans.timings["verify_s"] * 1000)
-                if mode == "auto" and ans.mode == "extractive":
-                    fallbacks += 1
-    answerable = sum(q["answerable"] for q in qa)
-    unanswerable = len(qa) - answerable
-    pct = lambda xs: f"{100 * sum(xs) / len(xs):5.1f}%" if xs else "   - "  # noqa: E731
-    print(f"{len(qa)} questions ({answerable} answerable, {unanswerable} not)\n")
-    print(
-        f"{'mode':11} {'answer match':>13} {'refusals':>9} {'supported':>10} {'cit.prec':>9} {'cit.prec raw':>13}"
+    parser.add_argument("--quick", action="store_true", help="the first 12 questions")
+    parser.add_argument(
+        "--model", help="a .gguf file or checkpoint folder, or with --llm-url a name"
     )
-    for mode, r in rows.items():
-        sup = f"{100 * statistics.mean(r['sup']):5.1f}%" if r["sup"] else "   - "
-        print(
-            f"{mode:11} {r['match']:>6}/{answerable:<6} {r['refused_ok']:>4}/{unanswerable:<4} {sup:>10} "
-            f"{pct(r['prec_after']):>9} {pct(r['prec_before']):>13}"
+    parser.add_argument("--llm-url", help="an OpenAI-compatible server (vLLM, Ollama, ...)")
+    parser.add_argument("--baseline", default=BASELINE, help="the commit to compare with")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the 'before' run")
+    args = parser.parse_args()
+    qa_file = ROOT / "sample_docs" / "qa.jsonl"
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
+        lines = qa_file.read_text().splitlines()
+        fh.write("\n".join(lines[:12] if args.quick else lines) + "\n")
+    subset = Path(fh.name)
+    now = run_now(subset, args)
+    before = {} if args.no_baseline else run_before(subset, args)
+    questions = now["auto"].questions
+    print(
+        f"{questions} questions ({now['auto'].answerable} answerable); model: {args.model or 'bundled'}"
+    )
+    header = (
+        f"{'':22}" + "".join(f"{m + ' now':>15}{'before':>9}" for m in MODES) + f"{'target':>10}"
+    )
+    print(header)
+    for label, key, target in ROWS:
+        cells = "".join(
+            f"{_cell(getattr(now[m], key)):>15}{_cell(before.get(m, {}).get(key)):>9}"
+            for m in MODES
         )
-    print(f"\nauto fell back to extractive on {fallbacks} of {len(qa)} questions")
-    if verify_ms:
-        p95 = sorted(verify_ms)[max(0, round(0.95 * len(verify_ms)) - 1)]
-        print(
-            f"sentence check: p50 {statistics.median(verify_ms):.0f} ms, p95 {p95:.0f} ms per answer (first check of each answer)"
-        )
+        print(f"{label:22}{cells}{target:>10}")
+    auto = now["auto"]
+    print(
+        f"\nauto fell back to the extractive answer {auto.auto_fallbacks} times; "
+        f"{auto.auto_replaced_correct} of those model answers held the fact"
+    )
+    kinds = sorted(set().union(*(r.by_kind for r in now.values())))
+    if kinds:
+        print("\nanswer match by kind of question (now):")
+        print(f"{'':22}" + "".join(f"{m:>12}" for m in MODES))
+        for kind in kinds:
+            print(f"{kind:22}" + "".join(f"{_cell(now[m].by_kind.get(kind)):>12}" for m in MODES))
+    gen = now["generative"]
+    print(
+        f"\nlatency p50/p95 per answer: generative {gen.latency_p50_s:.2f}/{gen.latency_p95_s:.2f} s, "
+        f"extractive {now['extractive'].latency_p50_s:.2f}/{now['extractive'].latency_p95_s:.2f} s"
+    )
+    subset.unlink()
 
 
 if __name__ == "__main__":

@@ -100,6 +100,20 @@ def _parser() -> argparse.ArgumentParser:
         "eval", parents=[common, retrieval, answers], help="score answers on a QA file"
     )
     p.add_argument("qa_file", type=Path, metavar="QA_FILE")
+    p.add_argument(
+        "--all-modes",
+        action="store_true",
+        help="each answer mode in turn: auto, generative, extractive",
+    )
+    p.add_argument(
+        "--llm-model",
+        metavar="MODEL",
+        help="the chat model to judge: a .gguf file, a checkpoint folder, or with --llm-url "
+        "the model's name on that server (RAG_LLM_MODEL)",
+    )
+    p.add_argument(
+        "--llm-url", metavar="URL", help="an OpenAI-compatible server to ask (RAG_LLM_URL)"
+    )
     p = sub.add_parser("access", parents=[common], help="show or set who may read a document")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--allow", action="append", metavar="WHO", help="the new access list (admins)")
@@ -178,7 +192,13 @@ def _settings(args: argparse.Namespace) -> Any:
         "answer_mode": mode,
         "strict": getattr(args, "strict", None) or None,
         "user": getattr(args, "user", None),
+        "llm_model": getattr(args, "llm_model", None),
+        "llm_url": getattr(args, "llm_url", None),
     }
+    if overrides["llm_url"]:
+        overrides["llm_backend"] = "openai"
+    elif overrides["llm_model"] and not str(overrides["llm_model"]).endswith(".gguf"):
+        overrides["llm_backend"] = "transformers"  # a checkpoint folder
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -414,10 +434,14 @@ def _eval(assistant: Any, args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(f"\r{done}/{total} questions", end="", file=sys.stderr, flush=True)
 
-    report = evaluate(assistant, questions, progress=progress, user=args.user)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
-    print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.table())
+    modes: list[Any] = ["auto", "generative", "extractive"] if args.all_modes else [None]
+    for mode in modes:
+        report = evaluate(assistant, questions, mode, progress=progress, user=args.user)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.table())
+        if not args.json and mode != modes[-1]:
+            print()
     return EXIT_OK
 
 
