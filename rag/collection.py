@@ -224,6 +224,15 @@ class Collection:
         what ``readers`` may read (see :meth:`KeywordIndex.coverage`)."""
         return self.keyword_index().coverage(question, texts, readers)
 
+    def term_weights(
+        self, terms: Sequence[str], readers: Principals[str] | None
+    ) -> dict[str, float]:
+        """The inverse document frequency of each (stemmed) term, counted over the chunks
+        ``readers`` may read: how telling a word of a question is in this collection."""
+        index = self.keyword_index()
+        visible = index.readable(readers) > 0 if readers is not None else None
+        return {t: index._idf(t, visible) for t in terms}
+
     def _current(self, passages: list[Passage]) -> list[Passage]:
         """Passages of each document's current version only. Another process's ingest
         can be half-way through replacing a document; this process never sees that."""

@@ -9,7 +9,7 @@ by the embeddings :mod:`rag.answer.verify` computes and caches.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rag.answer.facts import KIND_WORDS, asked_for, brackets, negates, new_facts
 from rag.answer.verify import (
@@ -22,7 +22,7 @@ from rag.answer.verify import (
 )
 from rag.models.base import Embedder
 from rag.retrieval.hybrid import Passage
-from rag.text import words
+from rag.text import stems, words
 
 __all__ = ["condense", "extractive_answer"]
 
@@ -30,7 +30,7 @@ __all__ = ["condense", "extractive_answer"]
 #: Weights of what makes a sentence the answer (chosen on sample_docs/qa.jsonl, with
 #: the classic collections as a guard: see bench/verification.py).
 SIMILARITY = 1.0  # cosine similarity to the question
-OVERLAP = 0.3  # share of the question's words (4+ letters) it holds
+OVERLAP = 0.5  # share of the question's stems it holds, weighed by their rarity
 FACT = 0.3  # it states the kind of fact asked for first, with a new value
 MORE_FACTS = 0.15  # each further kind asked for that it states
 NAMED = 0.15  # it names the kind of fact asked for ("duration" for "how long")
@@ -47,16 +47,19 @@ def extractive_answer(
     passages: Sequence[Passage],
     embedder: Embedder,
     max_sentences: int = 2,
+    weigh: Weigh | None = None,
 ) -> Verification:
     """The fewest sentences (or table rows) of the passages that answer ``question``,
     best first, each cited: nothing is generated, so nothing can be invented.
 
-    A sentence scores by its similarity to the question, the question's words it holds,
-    whether it states the kind of fact the question asks for (an amount, a duration, a
-    date, a name: :mod:`rag.answer.facts`) with a value the question does not already
-    state, how much it adds, and its passage's rank. Headings, questions and labels are
-    never an answer. A second sentence is added only when it is nearly as good and
-    states a kind of fact the first lacks.
+    A sentence scores by its similarity to the question, the question's words it holds
+    (weighed by ``weigh``: each stem's rarity in the collection, so "NPS" counts for more
+    than "quarter"), whether it states the kind of fact the question asks for (an amount,
+    a duration, a date, a name: :mod:`rag.answer.facts`) with a value the question does
+    not already state, words naming that kind, a range holding the question's amount,
+    how much it adds, and its passage's rank. Headings, questions and labels are never
+    an answer. A second sentence is added only when it is nearly as good and states a
+    kind of fact the first lacks.
     """
     started = time.perf_counter()
     singles = [c for c in passage_sentences(passages) if _is_statement(c, passages)]
@@ -64,10 +67,11 @@ def extractive_answer(
         return Verification([], time.perf_counter() - started)
     vectors = embed_texts(embedder, [question] + [c.text for c in singles])
     sims = vectors[1:] @ vectors[0]
+    asked = _asked_terms(question, weigh)
     wanted = asked_for(question)
     scored = sorted(
         (
-            (_score(question, c, float(sims[k]), wanted, len(passages)), k)
+            (_score(question, asked, c, float(sims[k]), wanted, len(passages)), k)
             for k, c in enumerate(singles)
         ),
         reverse=True,
@@ -89,17 +93,37 @@ def extractive_answer(
     return Verification(checks, time.perf_counter() - started)
 
 
-def _score(question: str, c: Span, sim: float, wanted: tuple[str, ...], n_passages: int) -> float:
-    asked = {w for w in words(question) if len(w) > 3}
-    said = set(words(c.text))
-    overlap = len(asked & said) / max(len(asked), 1)
-    novelty = len(said - set(words(question))) / max(len(said), 1)
+#: How telling each stem of a question is (its inverse document frequency).
+Weigh = Callable[[Sequence[str]], dict[str, float]]
+
+
+def _asked_terms(question: str, weigh: Weigh | None) -> dict[str, float]:
+    """The question's stems (short ones too: "NPS", "ICO") with their weights."""
+    asked = set(stems(question))
+    if weigh is None:
+        return dict.fromkeys(asked, 1.0)
+    return weigh(sorted(asked))
+
+
+def _score(
+    question: str,
+    asked: dict[str, float],
+    c: Span,
+    sim: float,
+    wanted: tuple[str, ...],
+    n_passages: int,
+) -> float:
+    said = set(stems(c.text))
+    total = sum(asked.values()) or 1.0
+    overlap = sum(w for t, w in asked.items() if t in said) / total
+    novelty = len(said - set(asked)) / max(len(said), 1)
     facts = new_facts(c.text, question) & set(wanted)
     fact = FACT if wanted and wanted[0] in facts else 0.0
     fact += MORE_FACTS * len(facts - {wanted[0]}) if wanted else 0.0
-    named = NAMED if wanted and (KIND_WORDS.get(wanted[0], frozenset()) & (said - asked)) else 0.0
+    kind_words = KIND_WORDS.get(wanted[0], frozenset()) if wanted else frozenset()
+    named = NAMED if kind_words & (set(words(c.text)) - set(words(question))) else 0.0
     ranged = RANGE if brackets(c.text, question) else 0.0
-    rank = RANK * (n_passages - c.n)  # the retriever's order is a strong signal
+    rank = RANK * (n_passages - c.n)  # the retriever's order is a signal
     negated = NEGATED if negates(c.text, question) else 0.0
     return (
         SIMILARITY * sim

@@ -170,29 +170,92 @@ def asked_for(question: str) -> tuple[str, ...]:
     return tuple(kinds)
 
 
+_WORD_NUMBERS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "ninety": 90,
+    "hundred": 100,
+    "half": 0.5,
+    "quarter": 0.25,
+}
+_SCALE = {
+    "k": 1e3,
+    "thousand": 1e3,
+    "grand": 1e3,
+    "m": 1e6,
+    "mil": 1e6,
+    "mill": 1e6,
+    "million": 1e6,
+    "bn": 1e9,
+    "billion": 1e9,
+}
+_AMOUNT = re.compile(
+    r"(?P<num>\d[\d,]*(?:\.\d+)?|\b(?:" + "|".join(_WORD_NUMBERS) + r")\b)"
+    r"(?:\s+of\s+an?)?\s*(?P<scale>k|thousand|grand|m|mil|mill|million|bn|billion)?\b",
+    re.I,
+)
+
+
 def numbers(text: str) -> list[float]:
-    """The numbers in ``text`` (thousands separators and currency signs dropped)."""
+    """The amounts in ``text``, as people write them: "£60,000", "120k", "five grand",
+    "1.2k", "5 mil", "a quarter of a million" (thousands separators dropped)."""
     out = []
-    for m in re.finditer(r"\d[\d,]*(?:\.\d+)?", text):
-        try:
-            out.append(float(m.group(0).replace(",", "")))
-        except ValueError:
-            continue
+    for m in _AMOUNT.finditer(text):
+        raw, scale = m.group("num").lower(), (m.group("scale") or "").lower()
+        if raw in _WORD_NUMBERS:
+            if not scale and raw in ("a", "an", "half", "quarter"):
+                continue  # "a" alone is no number
+            value = float(_WORD_NUMBERS[raw])
+        else:
+            try:
+                value = float(raw.replace(",", ""))
+            except ValueError:
+                continue
+        out.append(value * _SCALE.get(scale, 1.0))
     return out
 
 
+_LOWER = re.compile(r"\b(?:over|more than|above|at least|from|exceeding|min(?:imum)?)\b", re.I)
+_UPPER = re.compile(r"\b(?:under|less than|below|up to|no more than|max(?:imum)?|to)\b", re.I)
+
+
 def brackets(text: str, question: str) -> bool:
-    """Whether ``text`` states a range (two of its numbers) that holds a number of the
-    question: the tier row "from 25000 to 99999" for "if they spend £60,000"."""
+    """Whether ``text`` states a range or a bound that holds an amount of the question:
+    the tier row "from 25000 to 99999" for "if they spend £60,000", "Over £5,000" for
+    "over five grand", "£1,000 to £5,000" for "a £1.2k claim"."""
     asked = [n for n in numbers(question) if n >= 10]
-    stated = numbers(text)
-    return any(
-        low <= x <= high
-        for x in asked
-        for i, low in enumerate(stated)
-        for high in stated[i + 1 : i + 2]
-        if low < high
-    )
+    if not asked:
+        return False
+    for clause in re.split(r"[;\n]", text):
+        stated = [n for n in numbers(clause) if n >= 10]
+        if len(stated) >= 2 and any(stated[0] <= x <= stated[1] for x in asked):
+            return True
+        if len(stated) == 1:
+            bound = stated[0]
+            lower, upper = _LOWER.search(clause), _UPPER.search(clause)
+            if lower and any(x >= bound for x in asked):
+                return True
+            if upper and not lower and any(x <= bound for x in asked):
+                return True
+    return False
 
 
 @lru_cache(maxsize=8192)

@@ -71,6 +71,7 @@ class AnswerPipeline:
         self.embedder = collection.embedder
         self._generator = generator
         self._thresholds = Thresholds(settings.support_threshold, settings.weak_threshold)
+        self._weigh: Callable[[Sequence[str]], dict[str, float]] | None = None
 
     def run(self, q: Question, readers: Collection[str] | None) -> Iterator[Event]:
         """The events of answering ``q`` from what ``readers`` (None: anyone) may read."""
@@ -90,9 +91,10 @@ class AnswerPipeline:
         if relevance(query, passages, coverage) < s.min_relevance:
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return
+        self._weigh = lambda terms: self.collection.term_weights(terms, readers)
         mode = q.answer_mode or s.answer_mode
         if mode == "extractive":
-            yield Done(self._extractive(q.text, passages, timings))
+            yield Done(self._extractive(query, passages, timings))
             return
         yield from self._generate(q, query, passages, timings, mode)
 
@@ -119,7 +121,7 @@ class AnswerPipeline:
         if mode == "auto":
             # The passages' own words at once; the model's answer replaces them only once
             # it is checked and kept, so no unsupported text is ever on the screen.
-            draft = self._extractive(q.text, passages, timings)
+            draft = self._extractive(query, passages, timings)
             if not draft.refused:
                 yield Draft(draft)
         raw: list[str] = []
@@ -140,7 +142,7 @@ class AnswerPipeline:
                     yield Token(piece)
         except ModelError as exc:
             note = f"The model could not answer ({exc}); showing the passages' own words instead."
-            fallback = self._extractive(q.text, passages, timings, note)
+            fallback = self._extractive(query, passages, timings, note)
             fallback.model_error = str(exc)
             yield Done(fallback)
             return
@@ -176,7 +178,7 @@ class AnswerPipeline:
                 fallback = draft
                 fallback.note = note
             else:
-                fallback = self._extractive(q.text, passages, answer.timings, note)
+                fallback = self._extractive(query, passages, answer.timings, note)
             fallback.model_text = answer.text
             return fallback
         strict = s.strict if q.strict is None else q.strict
@@ -185,7 +187,7 @@ class AnswerPipeline:
     def _extractive(
         self, question: str, passages: list[Passage], timings: dict[str, float], note: str = ""
     ) -> Answer:
-        extracted = extractive_answer(question, passages, self.embedder)
+        extracted = extractive_answer(question, passages, self.embedder, weigh=self._weigh)
         timings["extract_s"] = extracted.seconds
         if not extracted.sentences:
             return Answer(question, REFUSAL, True, passages, [], timings, mode="extractive")

@@ -50,6 +50,7 @@ __all__ = [
     "key_terms",
     "passage_sentences",
     "passage_spans",
+    "says_nothing",
     "split_answer",
     "verify",
 ]
@@ -339,6 +340,13 @@ _FILLER = frozenset(
 MIN_TOPICAL = 0.35
 
 
+def says_nothing(sentence: str, question: str | None) -> bool:
+    """Whether ``sentence`` makes no claim beyond the question: no word of its own (but
+    filler like "the answer is") and no fact the question does not already state."""
+    own = _stems(sentence) - (_stems(question) if question else frozenset()) - _FILLER
+    return not own and not new_facts(sentence, question or "")
+
+
 def _says(
     check: SentenceCheck,
     question: str | None,
@@ -350,8 +358,7 @@ def _says(
 
     if check.support == "unsupported":
         return check
-    own = _stems(check.text) - (_stems(question) if question else frozenset()) - _FILLER
-    if not own and not new_facts(check.text, question or ""):
+    if says_nothing(check.text, question):
         why = "says nothing the question does not"
         return replace(check, support="unsupported", reason=why)
     if check.span is not None and _is_heading(check.span, passages):
