@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant
+from rag.answer.conversation import standalone_query
 from rag.answer.types import REFUSAL, Token
 
 pytestmark = pytest.mark.slow
@@ -16,34 +17,55 @@ def _hit(passages, source: str, page: int | None) -> bool:  # type: ignore[no-un
     return any(Path(p.source).name == source and (page is None or p.page == page) for p in passages)
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
-def test_hit_at_3(assistant: Assistant, qa: list[dict], mode: str) -> None:
-    answerable = [q for q in qa if q["answerable"]]
+#: The first 34 questions (direct ones, written with the documents at hand); the rest are
+#: asked as employees ask: paraphrases, other number formats, table look-ups, later pages,
+#: follow-ups and near misses (see sample_docs/README.md).
+CORE = 34
+
+
+def _query(q: dict) -> str:
+    """What is searched for: a follow-up is read with the questions before it."""
+    return standalone_query(q["question"], q.get("history", []))
+
+
+@pytest.mark.parametrize(
+    ("mode", "core", "every"),
+    # Measured (deterministic): core 27, 27, 28 of 28; every 120, 115, 123 of 128.
+    [("hybrid", 27, 119), ("dense", 26, 113), ("keyword", 27, 121)],
+)
+def test_hit_at_3(assistant: Assistant, qa: list[dict], mode: str, core: int, every: int) -> None:
     hits = [
-        q["id"]
-        for q in answerable
-        if _hit(assistant.search(q["question"], k=3, mode=mode), q["source"], q["page"])
+        i
+        for i, q in enumerate(qa)
+        if q["answerable"]
+        and _hit(assistant.search(_query(q), k=3, mode=mode), q["source"], q["page"])
     ]
-    rate = len(hits) / len(answerable)
-    # Measured: hybrid 1.00, keyword 1.00, dense 0.96 (28 questions).
-    assert rate >= {"hybrid": 0.96, "dense": 0.9, "keyword": 0.9}[mode], (mode, rate)
+    assert sum(i < CORE for i in hits) >= core, (mode, hits)
+    assert len(hits) >= every, (mode, len(hits))
 
 
 def test_relevance_gate_separates_answerable_from_unanswerable(
     assistant: Assistant, qa: list[dict]
 ) -> None:
-    refused = {
-        q["id"]: assistant.relevance(q["question"], assistant.search(q["question"]))
+    refused = [
+        assistant.relevance(_query(q), assistant.search(_query(q)))
         < assistant.settings.min_relevance
         for q in qa
-    }
-    unanswerable = [q["id"] for q in qa if not q["answerable"]]
-    answerable = [q["id"] for q in qa if q["answerable"]]
-    recall = sum(refused[i] for i in unanswerable) / len(unanswerable)
-    false_refusals = sum(refused[i] for i in answerable) / len(answerable)
-    # Measured on this set: 5 of 6 unanswerable refused, 1 of 28 answerable refused.
-    assert recall >= 5 / 6, recall
-    assert false_refusals <= 1 / 28, false_refusals
+    ]
+
+    def rates(qs: range) -> tuple[int, int]:
+        return (
+            sum(refused[i] for i in qs if not qa[i]["answerable"]),
+            sum(refused[i] for i in qs if qa[i]["answerable"]),
+        )
+
+    # Measured: core 5 of 6 unanswerable refused, 1 of 28 answerable refused; every
+    # question 18 of 36 and 12 of 128. Near misses (a fact the documents' topic holds but
+    # they do not state) are what the gate cannot yet tell apart: README, "Answer quality".
+    core_recall, core_false = rates(range(CORE))
+    assert core_recall >= 5 and core_false <= 1, (core_recall, core_false)
+    recall, false_refusals = rates(range(len(qa)))
+    assert recall >= 17 and false_refusals <= 13, (recall, false_refusals)
 
 
 def test_unanswerable_question_is_refused_without_the_model(assistant: Assistant) -> None:
