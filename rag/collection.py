@@ -25,7 +25,7 @@ from rag.index.manifest import DocumentRecord, Manifest
 from rag.index.uploads import Upload, discard_upload, save_upload
 from rag.ingest.pipeline import ParseLimits
 from rag.retrieval.hybrid import Passage, Retriever
-from rag.retrieval.keyword import KeywordIndex
+from rag.retrieval.keyword import KeywordIndex, Vocabulary
 from rag.retrieval.stores import VectorStore, open_store
 from rag.text import collection_name
 from rag.trust.accounts import ALL, View, parse_principals
@@ -232,6 +232,15 @@ class Collection:
         index = self.keyword_index()
         visible = index.readable(readers) > 0 if readers is not None else None
         return {t: index._idf(t, visible) for t in terms}
+
+    def vocabulary(self, readers: Principals[str] | None) -> Vocabulary:
+        """What the collection says, as far as ``readers`` may read it: the relevance
+        gate's and the extractive answer's view of words."""
+        return Vocabulary(
+            coverage=lambda question, texts: self.coverage(question, texts, readers),
+            unseen=lambda terms: self.keyword_index().unseen(terms, readers),
+            weights=lambda terms: self.term_weights(terms, readers),
+        )
 
     def _current(self, passages: list[Passage]) -> list[Passage]:
         """Passages of each document's current version only. Another process's ingest

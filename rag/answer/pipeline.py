@@ -85,13 +85,11 @@ class AnswerPipeline:
         timings = {"retrieval_s": time.perf_counter() - started}
         yield Retrieved(passages)
 
-        def coverage(question: str, texts: Sequence[str]) -> float:
-            return self.collection.coverage(question, texts, readers)
-
-        if relevance(query, passages, coverage) < s.min_relevance:
+        vocabulary = self.collection.vocabulary(readers)
+        if relevance(query, passages, vocabulary) < s.min_relevance:
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return
-        self._weigh = lambda terms: self.collection.term_weights(terms, readers)
+        self._weigh = vocabulary.weights
         mode = q.answer_mode or s.answer_mode
         if mode == "extractive":
             yield Done(self._extractive(query, passages, timings))

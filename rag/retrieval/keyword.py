@@ -14,7 +14,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +24,7 @@ import numpy as np
 
 from rag.text import stems
 
-__all__ = ["KeywordIndex", "tokenize"]
+__all__ = ["KeywordIndex", "Vocabulary", "tokenize"]
 
 # Words that say what kind of question it is, not what it is about: they do not
 # count towards whether the passages cover the question.
@@ -42,6 +42,20 @@ def tokenize(text: str) -> list[str]:
 @lru_cache(maxsize=1)
 def _question_terms() -> frozenset[str]:
     return frozenset(tokenize(" ".join(_QUESTION_WORDS)))
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """A collection's words as one reader sees them (``Collection.vocabulary``): every
+    count is over the chunks that reader may read, so nothing here tells them about a
+    document they cannot read."""
+
+    #: The IDF-weighted share of a question's terms that some of the texts contain.
+    coverage: Callable[[str, Sequence[str]], float]
+    #: Which of the terms no readable chunk contains.
+    unseen: Callable[[Sequence[str]], list[str]]
+    #: Each stem's inverse document frequency.
+    weights: Callable[[Sequence[str]], dict[str, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +166,25 @@ class KeywordIndex:
         weights = {t: self._idf(t, visible) for t in terms}
         return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
 
+    def unseen(self, terms: Sequence[str], readers: Collection[str] | None = None) -> list[str]:
+        """The ``terms`` (words, names) with a stem no chunk ``readers`` may read contains."""
+        visible = self.readable(readers) > 0 if readers is not None else None
+        return [t for t in terms if any(self._df(s, visible) == 0 for s in tokenize(t))]
+
+    def _df(self, term: str, visible: np.ndarray | None) -> int:
+        row = self._model.vocab_dict.get(term) if self._model is not None else None
+        if row is None:
+            return 0
+        # bm25s keeps scores term by term: a term's column holds its docs
+        indptr = self._model.scores["indptr"]
+        if visible is None:
+            return int(indptr[row + 1] - indptr[row])
+        docs = self._model.scores["indices"][indptr[row] : indptr[row + 1]]
+        return int(visible[docs].sum())
+
     def _idf(self, term: str, visible: np.ndarray | None = None) -> float:
         n = len(self.ids) if visible is None else int(visible.sum())
-        row = self._model.vocab_dict.get(term) if self._model is not None else None
-        df = 0
-        if row is not None:  # bm25s keeps scores term by term: a term's column holds its docs
-            indptr = self._model.scores["indptr"]
-            if visible is None:
-                df = int(indptr[row + 1] - indptr[row])
-            else:
-                docs = self._model.scores["indices"][indptr[row] : indptr[row + 1]]
-                df = int(visible[docs].sum())
+        df = self._df(term, visible)
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     # -- persistence ------------------------------------------------------------------

@@ -60,12 +60,12 @@ def test_relevance_gate_separates_answerable_from_unanswerable(
         )
 
     # Measured: core 5 of 6 unanswerable refused, 1 of 28 answerable refused; every
-    # question 18 of 36 and 12 of 128. Near misses (a fact the documents' topic holds but
+    # question 19 of 36 and 13 of 128. Near misses (a fact the documents' topic holds but
     # they do not state) are what the gate cannot yet tell apart: README, "Answer quality".
     core_recall, core_false = rates(range(CORE))
     assert core_recall >= 5 and core_false <= 1, (core_recall, core_false)
     recall, false_refusals = rates(range(len(qa)))
-    assert recall >= 17 and false_refusals <= 13, (recall, false_refusals)
+    assert recall >= 18 and false_refusals <= 14, (recall, false_refusals)
 
 
 def test_unanswerable_question_is_refused_without_the_model(assistant: Assistant) -> None:

@@ -258,3 +258,14 @@ def test_refusal_signal_ignores_documents_the_reader_cannot_see() -> None:
     assert full.coverage("kestrel merger", texts, {"everyone"}) == pytest.approx(
         alone.coverage("kestrel merger", texts)
     )
+
+
+def test_near_miss_signal_ignores_documents_the_reader_cannot_see() -> None:
+    """A name only a secret mentions is as unknown to other readers as one nobody does:
+    whether a question is marked a near miss tells them nothing about the secret."""
+    public = [("p1", "b", "our offices are in Leeds", ["everyone"])]
+    secret = [("s1", "a", "the Kestrel acquisition closes in May", ["group:f"])]
+    full = KeywordIndex.build(secret + public, 1)
+    assert full.unseen(["Kestrel", "Leeds", "Quokka"]) == ["Quokka"]
+    assert full.unseen(["Kestrel", "Leeds", "Quokka"], {"everyone"}) == ["Kestrel", "Quokka"]
+    assert full.unseen(["Kestrel"], {"group:f"}) == []
