@@ -5,13 +5,15 @@ round's work, in one run.
     python bench/verification.py --quick               # 12 questions (CI)
     python bench/verification.py --model ~/models/Llama-3.2-3B-Instruct-Q4_K_M.gguf
     python bench/verification.py --llm-url http://gpu-box:8000/v1 --model meta-llama/Llama-3.1-8B-Instruct
+    python bench/verification.py --manual-data DIR     # + the PostgreSQL manual's questions
 
 For auto, generative and extractive answers to sample_docs/qa.jsonl: answer match (every
 expected pattern in the answer), the right file cited, the right page cited where the
 file has pages, citation precision, the share of sentences supported, sentences that say
 nothing yet are labelled supported, refusal recall and false refusals, how often auto
 replaced a model answer that held the fact, answer match per kind of question, and the
-sentence check's latency. "before" runs the same questions through the code at
+sentence check's latency; then the relevance gate's curve (refusal recall against false
+refusals per threshold, with and without its near-miss signal). "before" runs the same questions through the code at
 ``--baseline`` (a git worktree of that commit, its own ingest; the figures it can give).
 """
 
@@ -30,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import Assistant, Settings  # noqa: E402
+from rag.answer import gate  # noqa: E402
+from rag.answer.conversation import standalone_query  # noqa: E402
 from rag.evaluate import EvalReport, evaluate, load_questions  # noqa: E402
 
 MODES = ("auto", "generative", "extractive")
@@ -64,13 +68,60 @@ def _settings(data: Path, args: argparse.Namespace) -> Settings:
     return Settings(data_dir=data, **extra)
 
 
-def run_now(qa_file: Path, args: argparse.Namespace) -> dict[str, EvalReport]:
+def run_now(qa_file: Path, args: argparse.Namespace) -> tuple[dict[str, EvalReport], list[Scored]]:
     questions = load_questions(qa_file)
     with tempfile.TemporaryDirectory(prefix="rag-bench-verify-") as tmp:
         a = Assistant(_settings(Path(tmp), args))
         a.ingest([ROOT / "sample_docs"])
         a.warm_up()
-        return {mode: evaluate(a, questions, mode) for mode in MODES}  # type: ignore[arg-type]
+        reports = {mode: evaluate(a, questions, mode) for mode in MODES}  # type: ignore[arg-type]
+        return reports, gate_scores(a, _jsonl(qa_file), "sample_docs")
+
+
+#: (corpus, answerable, relevance with the near-miss signal, relevance without it)
+Scored = tuple[str, bool, float, float]
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def gate_scores(a: Assistant, questions: list[dict[str, Any]], corpus: str) -> list[Scored]:
+    """The relevance gate's score of each question, with and without the near-miss
+    signal (the gate before it: the baseline of the curve, in the same run)."""
+    out = []
+    for q in questions:
+        query = standalone_query(q["question"], q.get("history", []))
+        passages = a.search(query)
+        with_signal = a.relevance(query, passages)
+        saved, gate.NEAR_MISS = gate.NEAR_MISS, 0.0
+        try:
+            without = a.relevance(query, passages)
+        finally:
+            gate.NEAR_MISS = saved
+        out.append((corpus, bool(q.get("answerable", True)), with_signal, without))
+    return out
+
+
+def print_curve(scored: list[Scored], chosen: float) -> None:
+    """Refusal recall against false refusals per threshold, per corpus and together."""
+    corpora = sorted({c for c, *_ in scored}) + (
+        ["all"] if len({c for c, *_ in scored}) > 1 else []
+    )
+    print("\nrelevance gate: refused unanswerable / refused answerable, per threshold")
+    print("(now = with the near-miss signal; before = similarity and coverage alone)")
+    print(f"{'threshold':>10}" + "".join(f"{c + ' now':>24}{'before':>16}" for c in corpora))
+    for t in (0.30, 0.35, 0.40, 0.45, 0.50):
+        cells = ""
+        for c in corpora:
+            rows = [r for r in scored if c in ("all", r[0])]
+            for k in (2, 3):
+                un = [r[k] < t for r in rows if not r[1]]
+                an = [r[k] < t for r in rows if r[1]]
+                cell = f"{sum(un)}/{len(un)} {sum(an)}/{len(an)}"
+                cells += f"{cell:>24}" if k == 2 else f"{cell:>16}"
+        print(f"{t:>9.2f}{'*' if abs(t - chosen) < 1e-9 else ' '}{cells}")
+    print("* the default (RAG_MIN_RELEVANCE)")
 
 
 def run_before(qa_file: Path, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -128,13 +179,24 @@ def main() -> None:
     parser.add_argument("--llm-url", help="an OpenAI-compatible server (vLLM, Ollama, ...)")
     parser.add_argument("--baseline", default=BASELINE, help="the commit to compare with")
     parser.add_argument("--no-baseline", action="store_true", help="skip the 'before' run")
+    parser.add_argument(
+        "--manual-data",
+        type=Path,
+        help="a data directory holding the PostgreSQL manual (rag ingest of make bench-data's "
+        "html folder): adds bench/pg_questions.jsonl and pg_unanswerable.jsonl to the "
+        "refusal curve",
+    )
     args = parser.parse_args()
     qa_file = ROOT / "sample_docs" / "qa.jsonl"
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
         lines = qa_file.read_text().splitlines()
         fh.write("\n".join(lines[:12] if args.quick else lines) + "\n")
     subset = Path(fh.name)
-    now = run_now(subset, args)
+    now, scored = run_now(subset, args)
+    if args.manual_data:
+        manual = Assistant(Settings(data_dir=args.manual_data))
+        for name in ("pg_questions.jsonl", "pg_unanswerable.jsonl"):
+            scored += gate_scores(manual, _jsonl(ROOT / "bench" / name), "pg manual")
     before = {} if args.no_baseline else run_before(subset, args)
     questions = now["auto"].questions
     print(
@@ -166,6 +228,7 @@ def main() -> None:
         f"\nlatency p50/p95 per answer: generative {gen.latency_p50_s:.2f}/{gen.latency_p95_s:.2f} s, "
         f"extractive {now['extractive'].latency_p50_s:.2f}/{now['extractive'].latency_p95_s:.2f} s"
     )
+    print_curve(scored, Settings().min_relevance)
     subset.unlink()
 
 
