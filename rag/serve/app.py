@@ -110,12 +110,10 @@ def create_app(assistant: Assistant, hosts: list[str] | None = None) -> FastAPI:
 
 
 def _warm_up(assistant: Assistant) -> None:
-    """Load the models and the keyword index before the first question, not during it."""
+    """Load the models and the keyword index before the first question, not during it
+    (every request may ask for the model, whatever the default answer mode)."""
     with contextlib.suppress(RagError):
-        if assistant.settings.answer_mode == "extractive":
-            assistant.embedder.embed_query("warm-up")
-        else:
-            assistant.warm_up()
+        assistant.warm_up()
 
 
 def app_from_environment() -> FastAPI:
