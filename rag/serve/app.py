@@ -110,10 +110,15 @@ def create_app(assistant: Assistant, hosts: list[str] | None = None) -> FastAPI:
 
 
 def _warm_up(assistant: Assistant) -> None:
-    """Load the models and the keyword index before the first question, not during it
-    (every request may ask for the model, whatever the default answer mode)."""
+    """Load the models and the keyword index before the first question, not during it.
+    With extractive answers by default the chat model waits for a request that asks
+    for it (``"mode": "generative"``): most never do, and it is the largest part."""
     with contextlib.suppress(RagError):
-        assistant.warm_up()
+        if assistant.settings.answer_mode == "extractive":
+            assistant.embedder.embed_query("warm-up")
+            assistant.collection().keyword_index()
+        else:
+            assistant.warm_up()
 
 
 def app_from_environment() -> FastAPI:
