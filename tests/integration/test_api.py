@@ -304,6 +304,8 @@ def test_keys_from_the_cli_and_revoked_keys(server: Server, documents: object) -
     assert httpx.get(f"{server.url}/v1/models", headers=headers).status_code == 200
     listed = _cli(env, "keys", "list", "--as", "root")
     key_id = key.split("_")[1]
+    stored = b"".join(f.read_bytes() for f in server.data.glob("users.sqlite3*"))
+    assert key.encode() not in stored and key.split("_", 2)[2].encode() not in stored
     assert key_id in listed.stdout and "laptop" in listed.stdout and key not in listed.stdout
     denied = _cli(server.env | {"RAG_PASSWORD": "dave password"}, "keys", "list", "--as", "dave")
     assert denied.returncode == 4 and "only an admin" in denied.stderr
