@@ -60,7 +60,7 @@ test-crash: install
 # Each benchmark prints its table with ratios against baselines measured in the same run.
 BENCHES := bench/retrieval_quality.py bench/ingest_throughput.py bench/query_latency.py \
            bench/verification.py bench/support_thresholds.py \
-           bench/ui_latency.py bench/hnsw_recall.py
+           bench/ui_latency.py bench/hnsw_recall.py bench/api_latency.py
 
 # The PostgreSQL manual for bench/ingest_throughput.py, fetched here (an install step),
 # never by the benchmark itself.

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,20 +38,24 @@ from rag.errors import (
     AuthError,
     InvalidInput,
     ModelError,
+    NotFound,
     RagError,
     SignInThrottled,
 )
 from rag.index.indexer import IngestReport, Progress
+from rag.index.jobs import Job, Jobs
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.index.uploads import Upload
 from rag.models import Embedder, Generator, open_embedder, open_generator
 from rag.privacy import lock_down, loose_modes
 from rag.retrieval.hybrid import Passage
-from rag.trust.accounts import ALL, User, Users, View
+from rag.trust.accounts import ALL, ApiKey, User, Users, View, parse_principals
 from rag.trust.audit import AuditEntry, AuditLog
 from rag.trust.locking import WriteLock
 
 __all__ = ["Assistant"]
+
+log = logging.getLogger(__name__)
 
 Method = TypeVar("Method", bound=Callable[..., Any])
 
@@ -92,6 +98,7 @@ class Assistant:
         self.model_problem: str | None = None
         """Why the chat model could not be loaded by :meth:`warm_up`, if it could not."""
         self._listed: dict[tuple[str | None, str, str | None], tuple[int, float]] = {}
+        self._job_runner: ThreadPoolExecutor | None = None
 
     # -- models (loaded on first use) -------------------------------------------------
 
@@ -193,6 +200,20 @@ class Assistant:
     def collections(self) -> list[str]:
         """Collections that hold documents, and the configured one."""
         return sorted(set(self.manifest.collections()) | {self.settings.collection})
+
+    @_audits_refusals("list")
+    def readable_collections(self, *, user: User | None = None) -> list[str]:
+        """The configured collection, and those holding a document ``user`` may read: a
+        collection of only unreadable documents is not named, not even its name."""
+        view = self.view(user)
+        names = [
+            name
+            for name in self.collections()
+            if name == self.settings.collection
+            or self.manifest.documents(name, None, view.principals)
+        ]
+        self._audit_listing(view, "*", len(names))
+        return names
 
     # -- signing in, and what a user may do --------------------------------------------
 
@@ -339,6 +360,45 @@ class Assistant:
                 "or nobody could manage accounts"
             )
 
+    # -- API keys: each acts as one account --------------------------------------------
+
+    def authenticate_key(self, key: str, client: str | None = None) -> User:
+        """The user an API key acts as; :class:`AuthError` for a wrong, revoked or
+        malformed key (or a removed user), :class:`SignInThrottled` after repeated
+        failures by key or ``client`` (as for passwords). Failures are audited; a key's
+        successful use is on record through what it then does."""
+        try:
+            return self._accounts.authenticate_key(key, client)
+        except AuthError as exc:
+            throttled = isinstance(exc, SignInThrottled)
+            self._audit.record(
+                None, "sign-in", ok=False, method="key", client=client, throttled=throttled
+            )
+            raise
+
+    @_audits_refusals("keys.create")
+    def create_key(self, name: str, label: str = "", *, user: User | None = None) -> str:
+        """A new API key acting as account ``name`` (admins only): returned once, stored
+        only as a hash."""
+        self.require_admin(user)
+        key, listed = self._accounts.add_key(self._existing(name).name, label)
+        self._audit.record(_actor(user), "keys", created=listed.id, user=name, label=label)
+        return key
+
+    @_audits_refusals("keys.list")
+    def keys(self, *, user: User | None = None) -> list[ApiKey]:
+        """Every API key's id, account and label, never the key (admins only)."""
+        self.require_admin(user)
+        return self._accounts.keys()
+
+    @_audits_refusals("keys.revoke")
+    def revoke_key(self, key_id: str, *, user: User | None = None) -> None:
+        """Revoke an API key by its id (admins only); it stops working at once."""
+        self.require_admin(user)
+        if not self._accounts.remove_key(key_id):
+            raise NotFound(f"no API key {key_id!r}")
+        self._audit.record(_actor(user), "keys", revoked=key_id)
+
     # -- the audit log ----------------------------------------------------------------
 
     @_audits_refusals("audit.read")
@@ -458,14 +518,22 @@ class Assistant:
         view = self.view(user)
         target = self.collection(collection)
         docs = target.documents(prefix, view.principals)
-        key = (view.user, target.name, prefix)
-        seen = self._listed.get(key)
-        if seen is None or seen[0] != len(docs) or time.monotonic() - seen[1] > 600:
-            self._audit.record(
-                view.user, "list", collection=target.name, prefix=prefix, documents=len(docs)
-            )
-            self._listed[key] = (len(docs), time.monotonic())
+        self._audit_listing(view, target.name, len(docs), prefix)
         return docs
+
+    def _audit_listing(
+        self, view: View, collection: str, count: int, prefix: str | None = None
+    ) -> None:
+        key = (view.user, collection, prefix)
+        seen = self._listed.get(key)
+        if seen is None or seen[0] != count or time.monotonic() - seen[1] > 600:
+            if collection == "*":
+                self._audit.record(view.user, "list", collections=count)
+            else:
+                self._audit.record(
+                    view.user, "list", collection=collection, prefix=prefix, documents=count
+                )
+            self._listed[key] = (count, time.monotonic())
 
     @_audits_refusals("check")
     def check(self, collection: str | None = None, *, user: User | None = None) -> list[str]:
@@ -501,7 +569,95 @@ class Assistant:
         )
         return uploads
 
+    # -- ingests in the background ------------------------------------------------------
+
+    @cached_property
+    def _jobs(self) -> Jobs:
+        return Jobs(self.settings.data_dir / "jobs.sqlite3")
+
+    @_audits_refusals("ingest")
+    def start_ingest(
+        self,
+        paths: Iterable[str | Path],
+        collection: str | None = None,
+        *,
+        user: User | None = None,
+        access: Sequence[str] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> Job:
+        """Queue :meth:`ingest` of ``paths`` in the background; the job, to follow with
+        :meth:`job`. Files outside :meth:`uploads_dir` are the server's own: only admins
+        ingest those. ``names`` gives a file's name as the uploader sent it, for the job's
+        report. One background ingest runs at a time per process; the rest wait."""
+        view = self.view(user)
+        target = self.collection(collection)
+        files = [str(p) for p in paths]
+        uploads = target.uploads_dir.resolve()
+        if any(not Path(p).resolve().is_relative_to(uploads) for p in files):
+            self.require_admin(user)
+        if access is not None:
+            parse_principals(access)  # a bad entry fails the request, not the job later
+        job = self._jobs.new(view.user, target.name, len(files))
+        with self._lock:
+            if self._job_runner is None:
+                self._job_runner = ThreadPoolExecutor(1, thread_name_prefix="rag-job")
+            self._job_runner.submit(self._run_job, job, files, user, access, names or {})
+        return job
+
+    def _run_job(
+        self,
+        job: Job,
+        paths: list[str],
+        user: User | None,
+        access: Sequence[str] | None,
+        names: dict[str, str],
+    ) -> None:
+        job.state = "running"
+        self._jobs.save(job)
+
+        def progress(path: str, outcome: str, done: int, total: int) -> None:
+            job.done, job.total = done, total
+            job.files.append(
+                {"name": names.get(path, Path(path).name), "source": path, "outcome": outcome}
+            )
+            self._jobs.save(job)
+
+        try:
+            report = self.ingest(paths, job.collection, progress, user=user, access=access)
+        except RagError as exc:
+            job.state, job.error = "failed", str(exc)
+        except Exception as exc:  # a bug: the job says so, and the runner lives on
+            log.exception("background ingest %s failed", job.id)
+            job.state, job.error = "failed", f"internal error: {type(exc).__name__}"
+        else:
+            reasons = {f.path: f.reason for f in report.failed}
+            reasons |= {s.path: s.reason for s in report.skipped}
+            for line in job.files:
+                if line["source"] in reasons:
+                    line["reason"] = reasons[line["source"]]
+            job.state, job.summary = "done", report.summary()
+        self._jobs.save(job)
+
+    def job(self, job_id: str, *, user: User | None = None) -> Job:
+        """A background ingest's progress and outcome: for whoever started it, and admins."""
+        view = self.view(user)
+        job = self._jobs.get(job_id)
+        if job is None or not (view.unrestricted or job.owner == view.user):
+            raise NotFound(f"no job {job_id!r}")
+        return job
+
     # -- questions --------------------------------------------------------------------
+
+    @_audits_refusals("embed")
+    def embed(self, texts: Sequence[str], *, user: User | None = None) -> Any:
+        """The configured embedder's unit vectors for ``texts`` (a float32 array), for a
+        signed-in user (once accounts exist). Audited by count, never the text."""
+        view = self.view(user)
+        if len(texts) > 2048 or any(len(t) > 100_000 for t in texts):
+            raise InvalidInput("at most 2048 texts of at most 100,000 characters each")
+        vectors: Any = self.embedder.embed(list(texts)) if texts else []
+        self._audit.record(view.user, "embed", texts=len(texts), model=self.embedder.name)
+        return vectors
 
     @_audits_refusals("search")
     def search(

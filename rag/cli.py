@@ -125,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--verify", action="store_true", help="check the log's hash chain")
     _users_parser(sub, admin)
+    _keys_parser(sub, admin)
     sub.add_parser(
         "prepare",
         help="build the fast (ONNX int8) embedder and measure how llama.cpp runs here; "
@@ -147,7 +148,32 @@ def _parser() -> argparse.ArgumentParser:
         help="serve a non-loopback address although no accounts exist (everyone who can "
         "reach it reads every document)",
     )
+    p = sub.add_parser("serve", help="serve the OpenAI-compatible API (FastAPI on uvicorn)")
+    p.add_argument("--data-dir", type=Path, help="where the index lives (RAG_DATA_DIR)")
+    p.add_argument("--collection", help="the collection by default (RAG_COLLECTION)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--workers", type=int, default=1, help="server processes, each with its own models"
+    )
+    p.add_argument(
+        "--allow-anyone",
+        action="store_true",
+        help="serve a non-loopback address although no accounts exist (everyone who can "
+        "reach it reads every document)",
+    )
     return parser
+
+
+def _keys_parser(sub: Any, admin: argparse.ArgumentParser) -> None:
+    keys = sub.add_parser("keys", help="manage API keys for rag serve (admins)")
+    ksub = keys.add_subparsers(dest="action", required=True)
+    p = ksub.add_parser("create", parents=[admin], help="a new key; printed once, last line")
+    p.add_argument("--user", dest="owner", required=True, metavar="NAME", help="acts as NAME")
+    p.add_argument("--name", dest="label", default="", metavar="LABEL", help="what it is for")
+    ksub.add_parser("list", parents=[admin], help="every key's id, user and label")
+    p = ksub.add_parser("revoke", parents=[admin], help="revoke a key at once")
+    p.add_argument("key_id", metavar="ID", help="the key's id (from keys list), or the key")
 
 
 def _users_parser(sub: Any, admin: argparse.ArgumentParser) -> None:
@@ -518,6 +544,20 @@ def _users(assistant: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _keys(assistant: Any, args: argparse.Namespace) -> int:
+    if args.action == "create":
+        key = assistant.create_key(args.owner, args.label, user=args.user)
+        print(f"API key for {args.owner}, shown only now (send it as Authorization: Bearer):")
+        print(key)
+    elif args.action == "list":
+        for k in assistant.keys(user=args.user):
+            print(f"{k.id}  {k.user:<20} {k.created_at}  {_shown(k.label)}")
+    elif args.action == "revoke":
+        assistant.revoke_key(args.key_id, user=args.user)
+        print(f"revoked {_shown(args.key_id)}")
+    return EXIT_OK
+
+
 def _prepare(assistant: Any, args: argparse.Namespace) -> int:
     """Build and measure what the first use would otherwise (it touches no documents)."""
     embedder = assistant.embedder
@@ -551,11 +591,28 @@ def _ui(settings: Any, args: argparse.Namespace) -> int:
     flags gave go to the app as its own arguments (after ``--``), read once at its edge.
     A non-loopback address with no accounts is refused unless ``--allow-anyone``.
     """
-    from rag.assistant import Assistant
     from rag.privacy import lock_down
-    from ui.serve import is_loopback
 
     lock_down()
+    _refuse_open_network(settings, args)
+    import ui
+
+    app = Path(ui.__file__).resolve().parent / "app.py"
+    command = [sys.executable, "-m", "ui.serve", args.host, str(args.port)]
+    command += [*settings.ui_hostnames, "--", str(app)]
+    command += ["--data-dir", str(settings.data_dir.expanduser().resolve())]
+    command += ["--collection", settings.collection]
+    print(f"rag: web UI on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    os.execv(sys.executable, command)
+    return EXIT_ERROR  # not reached
+
+
+def _refuse_open_network(settings: Any, args: argparse.Namespace) -> None:
+    """A non-loopback address with no accounts is refused unless ``--allow-anyone``
+    (then it is served, with a warning)."""
+    from rag.assistant import Assistant
+    from ui.serve import is_loopback
+
     if not is_loopback(args.host) and not Assistant(settings).accounts_exist():
         if not args.allow_anyone:
             raise InvalidInput(
@@ -567,16 +624,35 @@ def _ui(settings: Any, args: argparse.Namespace) -> int:
             f"rag: warning: {args.host} with no accounts: anyone reaching it reads all",
             file=sys.stderr,
         )
-    import ui
 
-    app = Path(ui.__file__).resolve().parent / "app.py"
-    command = [sys.executable, "-m", "ui.serve", args.host, str(args.port)]
-    command += [*settings.ui_hostnames, "--", str(app)]
-    command += ["--data-dir", str(settings.data_dir.expanduser().resolve())]
-    command += ["--collection", settings.collection]
-    print(f"rag: web UI on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    os.execv(sys.executable, command)
-    return EXIT_ERROR  # not reached
+
+def _serve(settings: Any, args: argparse.Namespace) -> int:
+    """Serve the OpenAI-compatible API (rag.serve) with uvicorn, in ``--workers``
+    processes. Each worker builds its app from ``RAG_*``, set here from the flags."""
+    from rag.privacy import lock_down
+    from ui.serve import allowed_hosts
+
+    lock_down()
+    _refuse_open_network(settings, args)
+    if args.workers < 1:
+        raise InvalidInput("--workers must be at least 1")
+    import uvicorn
+
+    os.environ["RAG_DATA_DIR"] = str(settings.data_dir.expanduser().resolve())
+    os.environ["RAG_COLLECTION"] = settings.collection
+    os.environ["RAG_SERVE_HOSTS"] = json.dumps(allowed_hosts(args.host, settings.ui_hostnames))
+    print(f"rag: OpenAI-compatible API on http://{args.host}:{args.port}/v1", file=sys.stderr)
+    uvicorn.run(
+        "rag.serve.app:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    return EXIT_OK
 
 
 def _model_server(settings: Any, args: argparse.Namespace) -> int:
@@ -601,7 +677,7 @@ def _model_server(settings: Any, args: argparse.Namespace) -> int:
     return EXIT_ERROR  # not reached
 
 
-_LAUNCHERS = {"ui": _ui, "model-server": _model_server}
+_LAUNCHERS = {"ui": _ui, "model-server": _model_server, "serve": _serve}
 _COMMANDS = {
     "access": _access,
     "audit": _audit,
@@ -609,6 +685,7 @@ _COMMANDS = {
     "prepare": _prepare,
     "info": _info,
     "users": _users,
+    "keys": _keys,
     "eval": _eval,
     "ingest": _ingest,
     "ask": _ask,

@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     parse_memory_mb: int = Field(2048, ge=64)
     """A file whose parser needs more memory than this is abandoned (reported, not ingested)."""
 
+    upload_max_mb: float = Field(500.0, gt=0)
+    """The most one upload to ``rag serve`` may carry, all its files together (each
+    file is also held to ``max_file_mb``). Larger requests are refused unread (413)."""
+
     default_access: list[str] = Field(default_factory=lambda: ["everyone"])
     """Who may read documents ingested without ``--allow``: ``everyone`` (every signed-in
     user), ``group:NAME`` or ``user:NAME``. Only matters once user accounts exist."""

@@ -4,7 +4,8 @@
 
     RagError                    anything rag reports to a person       CLI exit code
     ├── InvalidInput            a user's mistake: a bad name, entry,   2
-    │                           password or path (also a ValueError)
+    │   │                       password or path (also a ValueError)
+    │   └── NotFound            no such thing (or not yours to see)     2
     ├── AuthError               unknown user or wrong password          4
     │   └── SignInThrottled     too many failed sign-ins: wait          4
     ├── AccessDenied            signed in, but not allowed              4
@@ -36,6 +37,7 @@ __all__ = [
     "IngestError",
     "InvalidInput",
     "ModelError",
+    "NotFound",
     "ParseError",
     "RagError",
     "SignInThrottled",
@@ -50,6 +52,11 @@ class RagError(Exception):
 
 class InvalidInput(RagError, ValueError):
     """Something a person typed or sent is not acceptable; the message says what and why."""
+
+
+class NotFound(InvalidInput):
+    """What a request names (a job, a key, a document) does not exist, or is not the
+    caller's to see: the two are never told apart."""
 
 
 class AuthError(RagError):

@@ -10,7 +10,7 @@ Layers, lowest first (a module may import its own layer and those below)::
     collection                                   one collection's parts, in step
     answer                                       the answer pipeline
     assistant                                    the library API
-    cli, evaluate, progress                      front ends (ui/ and the API sit above)
+    cli, evaluate, progress, serve               front ends (ui/ sits above)
 """
 
 from __future__ import annotations
@@ -27,9 +27,13 @@ LAYERS = [
     {"rag.collection"},
     {"rag.answer"},
     {"rag.assistant"},
-    {"rag.cli", "rag.evaluate", "rag.progress", "rag"},
+    {"rag.cli", "rag.evaluate", "rag.progress", "rag.serve", "rag"},
 ]
-FRONT_ENDS = [*sorted((ROOT / "ui").rglob("*.py")), ROOT / "rag" / "cli.py"]
+FRONT_ENDS = [
+    *sorted((ROOT / "ui").rglob("*.py")),
+    *sorted((ROOT / "rag" / "serve").rglob("*.py")),
+    ROOT / "rag" / "cli.py",
+]
 STORES = {"rag.trust.accounts", "rag.trust.audit", "rag.sqlite"}
 STORE_ATTRIBUTES = {"_accounts", "_audit", "users_db"}
 

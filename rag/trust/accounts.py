@@ -19,8 +19,11 @@ with Argon2id (argon2-cffi's defaults: 64 MiB, 3 passes).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import math
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EVERYONE",
     "AccessDenied",
+    "ApiKey",
     "AuthError",
     "User",
     "Users",
@@ -74,6 +78,13 @@ CREATE TABLE IF NOT EXISTS memberships (
     user  TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
     grp   TEXT NOT NULL,
     PRIMARY KEY (user, grp)
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id         TEXT PRIMARY KEY,  -- the key's public part (rag_ID_SECRET)
+    user       TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    label      TEXT NOT NULL,
+    sha256     TEXT NOT NULL,     -- of the whole key: the key itself is never stored
+    created_at TEXT NOT NULL DEFAULT (datetime('now'))
 );
 """
 
@@ -139,6 +150,24 @@ class View:
 
 #: No accounts exist (or an admin): every document is readable.
 ALL = View(None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key as listed: who it acts as, never the key itself (shown once, at creation)."""
+
+    id: str
+    user: str
+    label: str
+    created_at: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "user": self.user,
+            "label": self.label,
+            "created_at": self.created_at,
+        }
 
 
 class Users:
@@ -292,6 +321,63 @@ class Users:
             raise AuthError("unknown user or wrong password")
         return user
 
+    def authenticate_key(self, key: str, client: str | None = None) -> User:
+        """The user an API key acts as; AuthError (the same one) for a wrong, revoked or
+        malformed key, or one whose user is gone. Failures are counted like sign-ins (by
+        key id and by ``client``) and slow further attempts down the same way."""
+        key_id = _key_id(key)
+        keys = ([f"key:{key_id}"] if key_id else []) + ([f"client:{client}"] if client else [])
+        wait = self._wait(keys) if keys else 0.0
+        if wait > 0:
+            raise SignInThrottled(f"too many failed sign-ins: try again in {math.ceil(wait)} s")
+        with self._lock:
+            row = (
+                self._conn()
+                .execute("SELECT user, sha256 FROM api_keys WHERE id=?", (key_id or "",))
+                .fetchone()
+            )
+        digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+        # Compared in constant time; an unknown id is compared too, so timing says nothing.
+        stored = row[1] if row else hashlib.sha256(b"no such key").hexdigest()
+        user = self.get(row[0]) if row and hmac.compare_digest(digest, stored) else None
+        if user is None:
+            if keys:
+                self._failed(keys)
+            raise AuthError("invalid API key")
+        self._cleared(keys)
+        return user
+
+    def add_key(self, name: str, label: str = "") -> tuple[str, ApiKey]:
+        """A new key for user ``name``: (the key, to show once; its listing)."""
+        if self.get(name) is None:
+            raise InvalidInput(f"no user {name!r}")
+        if len(label) > 100 or not label.isprintable():
+            raise InvalidInput("a key's label is at most 100 printable characters")
+        key_id = secrets.token_hex(6)
+        key = f"rag_{key_id}_{secrets.token_urlsafe(32)}"
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        with self._lock:
+            self._conn().execute(
+                "INSERT INTO api_keys (id, user, label, sha256) VALUES (?, ?, ?, ?)",
+                (key_id, name, label, digest),
+            )
+        listed = [k for k in self.keys() if k.id == key_id]
+        return key, listed[0]
+
+    def keys(self) -> list[ApiKey]:
+        with self._lock:
+            rows = self._conn().execute(
+                "SELECT id, user, label, created_at FROM api_keys ORDER BY user, created_at, id"
+            )
+            return [ApiKey(*row) for row in rows]
+
+    def remove_key(self, key_id: str) -> bool:
+        """Revoke a key (by its id, or the whole key); whether one was revoked."""
+        key_id = _key_id(key_id) or key_id
+        with self._lock:
+            cur = self._conn().execute("DELETE FROM api_keys WHERE id=?", (key_id,))
+            return cur.rowcount > 0
+
     def set_password(self, name: str, password: str) -> None:
         if len(password) < 8:
             raise InvalidInput("a password needs at least 8 characters")
@@ -327,6 +413,15 @@ class Users:
         with self._lock:
             cur = self._conn().execute("DELETE FROM users WHERE name=?", (name,))
             return cur.rowcount > 0
+
+
+def _key_id(key: str) -> str | None:
+    """The public id of a key ``rag_ID_SECRET`` (None if it does not look like one)."""
+    prefix, _, rest = key.partition("_")
+    key_id, sep, _secret = rest.partition("_")
+    if prefix != "rag" or not sep or not re.fullmatch(r"[0-9a-f]{12}", key_id):
+        return None
+    return key_id
 
 
 def _hasher() -> PasswordHasher:
