@@ -11,6 +11,7 @@ Sources, highest priority first:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "OCR_LANGUAGES",
     "AnswerMode",
     "RetrievalMode",
     "Settings",
@@ -35,6 +37,8 @@ RetrievalMode = Literal["hybrid", "dense", "keyword"]
 AnswerMode = Literal["generative", "extractive", "auto"]
 LLMBackend = Literal["llama_cpp", "transformers", "openai"]
 EmbedBackend = Literal["auto", "onnx-int8", "torch", "openai"]
+#: What ``ocr_languages`` may hold: Tesseract's language codes joined by ``+``.
+OCR_LANGUAGES = re.compile(r"[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*")
 
 
 def default_cache_dir() -> Path:
@@ -154,6 +158,18 @@ class Settings(BaseSettings):
     """The most one upload to ``rag serve`` may carry, all its files together (each
     file is also held to ``max_file_mb``). Larger requests are refused unread (413)."""
 
+    ocr: bool = True
+    """Read scanned PDF pages and images (PNG, JPEG, TIFF) with Tesseract. Off: images
+    are skipped and scanned pages yield nothing."""
+    ocr_languages: str = "eng"
+    """Tesseract's language codes joined by ``+`` (``eng+deu``); each needs its Debian
+    package (``tesseract-ocr-deu``)."""
+    ocr_min_text_chars: int = Field(50, ge=0)
+    """A PDF page whose text layer holds fewer letters and digits than this, and that
+    shows an image, is read by OCR instead (a scan with no layer or a few junk characters)."""
+    ocr_dpi: int = Field(300, ge=100, le=600)
+    """The resolution scanned PDF pages are rendered at for OCR."""
+
     default_access: list[str] = Field(default_factory=lambda: ["everyone"])
     """Who may read documents ingested without ``--allow``: ``everyone`` (every signed-in
     user), ``group:NAME`` or ``user:NAME``. Only matters once user accounts exist."""
@@ -181,6 +197,14 @@ class Settings(BaseSettings):
         from rag.text import collection_name
 
         return collection_name(v)
+
+    @field_validator("ocr_languages")
+    @classmethod
+    def _tesseract_languages(cls, v: str) -> str:
+        v = v.strip()
+        if not OCR_LANGUAGES.fullmatch(v):
+            raise ValueError(f"{v!r} is not Tesseract language codes joined by '+' (eng+deu)")
+        return v
 
     @field_validator("llm_model", "embed_model", mode="before")
     @classmethod

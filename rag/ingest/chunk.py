@@ -26,6 +26,8 @@ __all__ = ["CHUNKER", "Chunker", "row_statement"]
 CHUNKER = "sections-rows-v2"
 
 Tokenize = Callable[[str], list[int] | list[str]]
+#: A chunk in the making: text, page, kind, heading, OCR confidence of its page.
+_Piece = tuple[str, int | None, str, str | None, float | None]
 
 _HEADING_KINDS = {"Title", "Header"}
 _SKIP_KINDS = {"PageBreak", "PageNumber", "Footer", "Image"}
@@ -35,6 +37,7 @@ _SKIP_KINDS = {"PageBreak", "PageNumber", "Footer", "Image"}
 class _Section:
     heading: str | None
     page: int | None
+    ocr_confidence: float | None = None
     lines: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
 
@@ -69,8 +72,9 @@ class Chunker:
         return len(self._tokenize(text))
 
     def chunk(self, blocks: Iterable[Block]) -> list[Chunk]:
-        """Chunks in document order, numbered from 0."""
-        pieces: list[tuple[str, int | None, str, str | None]] = []
+        """Chunks in document order, numbered from 0. A chunk never spans pages, nor
+        text read by OCR and text that was not."""
+        pieces: list[_Piece] = []
         for item in self._sections_and_tables(blocks):
             if isinstance(item, _Section):
                 pieces.extend(self._pack_section(item))
@@ -78,8 +82,8 @@ class Chunker:
                 pieces.extend(self._split_table(item[0], item[1]))
         merged = self._merge_small(pieces)
         return [
-            Chunk(text=text, index=i, page=page, kind=kind, heading=heading)
-            for i, (text, page, kind, heading) in enumerate(merged)
+            Chunk(text=text, index=i, page=page, kind=kind, heading=heading, ocr_confidence=conf)
+            for i, (text, page, kind, heading, conf) in enumerate(merged)
         ]
 
     # -- grouping ---------------------------------------------------------------------
@@ -94,7 +98,9 @@ class Chunker:
             text = block.text.strip()
             if block.kind in _SKIP_KINDS or (not text and not block.rows):
                 continue
-            new_page = section is not None and block.page != section.page
+            new_page = section is not None and (
+                block.page != section.page or block.ocr_confidence != section.ocr_confidence
+            )
             # Consecutive headings (a title slide, "Part 2" then "2.1 ...") stay together.
             starts_section = block.kind in _HEADING_KINDS and not (
                 section is not None and _all_headings(section)
@@ -112,7 +118,7 @@ class Chunker:
             if block.kind in _HEADING_KINDS:
                 heading = text
             if section is None:
-                section = _Section(heading=heading, page=block.page)
+                section = _Section(heading, block.page, block.ocr_confidence)
             section.lines.append(text)
             section.kinds.append(block.kind)
         if section is not None and (not emitted or not _heading_only(section)):
@@ -132,46 +138,50 @@ class Chunker:
             )
         return self._splitters[budget]
 
-    def _pack_section(self, section: _Section) -> Iterator[tuple[str, int | None, str, str | None]]:
+    def _pack_section(self, section: _Section) -> Iterator[_Piece]:
         kind = _dominant(section.kinds)
         text = section.text
+        conf = section.ocr_confidence
         if self.count(text) <= self.chunk_size:
-            yield (text, section.page, kind, section.heading)
+            yield (text, section.page, kind, section.heading, conf)
             return
         prefix = section.heading if section.heading and text.startswith(section.heading) else None
         body = text[len(prefix) :].lstrip() if prefix else text
         budget = self.chunk_size - (self.count(prefix) + 2 if prefix else 0)
         splitter = self._splitter(max(budget, self.chunk_size // 2))
         for piece in splitter.split_text(body):  # type: ignore[attr-defined]
-            yield (f"{prefix}\n{piece}" if prefix else piece, section.page, kind, section.heading)
+            text = f"{prefix}\n{piece}" if prefix else piece
+            yield (text, section.page, kind, section.heading, conf)
 
-    def _merge_small(
-        self, pieces: list[tuple[str, int | None, str, str | None]]
-    ) -> list[tuple[str, int | None, str, str | None]]:
+    def _merge_small(self, pieces: list[_Piece]) -> list[_Piece]:
         """Pack consecutive small prose pieces of one page into one chunk.
 
         Fewer, fuller chunks embed faster and retrieve better than many one-line ones.
         Tables are never merged with prose.
         """
-        out: list[tuple[str, int | None, str, str | None]] = []
+        out: list[_Piece] = []
         sizes: list[int] = []
-        for text, page, kind, heading in pieces:
+        for text, page, kind, heading, conf in pieces:
             size = self.count(text)
-            mergeable = out and kind != "Table" and out[-1][2] != "Table" and out[-1][1] == page
+            mergeable = (
+                out
+                and kind != "Table"
+                and out[-1][2] != "Table"
+                and out[-1][1] == page
+                and out[-1][4] == conf
+            )
             if mergeable and sizes[-1] + size + 1 <= self.chunk_size:
                 prev = out[-1]
-                out[-1] = (f"{prev[0]}\n\n{text}", page, prev[2], prev[3] or heading)
+                out[-1] = (f"{prev[0]}\n\n{text}", page, prev[2], prev[3] or heading, conf)
                 sizes[-1] += size + 1
                 continue
-            out.append((text, page, kind, heading))
+            out.append((text, page, kind, heading, conf))
             sizes.append(size)
         return out
 
     # -- tables -----------------------------------------------------------------------
 
-    def _split_table(
-        self, block: Block, heading: str | None
-    ) -> Iterator[tuple[str, int | None, str, str | None]]:
+    def _split_table(self, block: Block, heading: str | None) -> Iterator[_Piece]:
         rows = list(block.rows or ())
         if not rows:
             return
@@ -184,11 +194,11 @@ class Chunker:
         for line in lines:
             cost = self.count(line) + 1
             if batch and used + cost > budget:
-                yield (title + "\n".join(batch), block.page, "Table", heading)
+                yield (title + "\n".join(batch), block.page, "Table", heading, block.ocr_confidence)
                 batch, used = [], 0
             batch.append(line)
             used += cost
-        yield (title + "\n".join(batch), block.page, "Table", heading)
+        yield (title + "\n".join(batch), block.page, "Table", heading, block.ocr_confidence)
 
 
 def _all_headings(section: _Section) -> bool:

@@ -5,8 +5,12 @@ exception in how text is *extracted*: unstructured's ``partition_pdf`` cannot be
 imported without ``unstructured-inference`` (which pulls a CUDA torchvision), so
 the text layer is read with pdfminer.six, text box by text box and page by
 page, exactly as ``strategy="fast"`` does, and each box is classified by
-unstructured's own ``element_from_text``. No strategy here needs a layout or OCR
-model, and :mod:`rag.ingest.spacy_model` keeps unstructured's spaCy model local.
+unstructured's own ``element_from_text``. No strategy here needs a layout model,
+and :mod:`rag.ingest.spacy_model` keeps unstructured's spaCy model local.
+
+Scans are read by OCR (:mod:`rag.ingest.ocr`, Tesseract): a PDF page without a usable
+text layer that shows an image, and PNG, JPEG and TIFF files (a TIFF's frames are its
+pages). Their blocks carry the page's mean word confidence.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ParseError
+from rag.ingest.ocr import IMAGE_SUFFIXES, OcrOptions, OnPage
 from rag.ingest.types import VANISHED, Block
 from rag.privacy import lock_down
 
 __all__ = [
     "BINARY_DATA",
+    "IMAGE_SUFFIXES",
+    "OCR_OFF",
     "SUPPORTED_SUFFIXES",
     "check_package",
     "file_type",
@@ -48,8 +55,12 @@ _TYPES = {
     ".markdown": "markdown",
     ".txt": "text",
     ".eml": "email",
+    **dict.fromkeys(IMAGE_SUFFIXES, "image"),
 }
 SUPPORTED_SUFFIXES = frozenset(_TYPES)
+
+#: Why an image is not read when OCR is switched off.
+OCR_OFF = "an image, and OCR is off (RAG_OCR=false)"
 
 
 def file_type(path: Path) -> str:
@@ -60,19 +71,26 @@ def file_type(path: Path) -> str:
         raise ParseError(path, f"unsupported file type {path.suffix or '(none)'!r}") from None
 
 
-def parse(path: Path) -> list[Block]:
+def parse(path: Path, ocr: OcrOptions | None = None, progress: OnPage | None = None) -> list[Block]:
     """The blocks of ``path`` in reading order; ParseError naming the file and reason.
 
     Hostile input is refused with a specific reason before a parser sees it: binary
     data under a text name, an Office package that unpacks to far more than its
-    size (a zip bomb) or declares XML entities, HTML nested past what lxml reads.
-    Time and memory limits are :mod:`rag.ingest.sandbox`'s job.
+    size (a zip bomb) or declares XML entities, HTML nested past what lxml reads, an
+    image of absurd size (a decompression bomb), a file that is no image under an
+    image's name. Time and memory limits are :mod:`rag.ingest.sandbox`'s job.
+
+    ``ocr`` says how scans are read (default: English, on); ``progress`` is called
+    after each page of a PDF or TIFF.
     """
     kind = file_type(path)
+    ocr = ocr or OcrOptions()
     _prepare_unstructured()
     try:
         if kind == "pdf":
-            return list(_pdf_blocks(path))
+            return list(_pdf_blocks(path, ocr, progress))
+        if kind == "image":
+            return list(_image_blocks(path, ocr, progress))
         if kind in _PACKAGE_KINDS:
             check_package(path, kind)
         encoding = text_encoding(path, kind) if kind in _TEXT_KINDS else None
@@ -91,7 +109,8 @@ def warm_up() -> None:
     import importlib
 
     _prepare_unstructured()
-    for module in ("pdfminer.high_level", "lxml.html", *_PARTITIONER_MODULES):
+    modules = ("pdfminer.high_level", "lxml.html", "pypdfium2", "PIL.Image", "numpy")
+    for module in (*modules, *_PARTITIONER_MODULES):
         importlib.import_module(module)
     from unstructured.partition.text import partition_text
 
@@ -209,23 +228,81 @@ _PARTITIONER_MODULES = tuple(
 # -- PDF ------------------------------------------------------------------------------
 
 
-def _pdf_blocks(path: Path) -> Iterator[Block]:
+def _pdf_blocks(path: Path, ocr: OcrOptions, progress: OnPage | None) -> Iterator[Block]:
+    """The text layer, page by page; a page whose layer is unusable (none, or a few
+    characters of junk) and that shows an image is OCRed instead."""
     from pdfminer.high_level import extract_pages
     from pdfminer.layout import LAParams, LTTextContainer
-    from unstructured.partition.text import element_from_text
 
+    from rag.ingest.ocr import PdfScans, usable_chars
+
+    scans = PdfScans(path)
     try:
+        pages = len(scans) or None
         for number, page in enumerate(extract_pages(str(path), laparams=LAParams()), start=1):
+            texts = []
             for box in page:
                 if isinstance(box, LTTextContainer):
-                    text = box.get_text().strip()
+                    text = " ".join(box.get_text().split())
                     if text:
-                        element = element_from_text(" ".join(text.split()))
-                        yield Block(element.text, element.category, number)
-    except MemoryError:
+                        texts.append(text)
+            scanned = (
+                ocr.enabled
+                and usable_chars(" ".join(texts)) < ocr.min_text_chars
+                and scans.shows_image(number - 1)
+            )
+            if scanned:
+                image, dpi = scans.render(number - 1, ocr.dpi)
+                yield from _ocr_blocks(path, image, dpi, number, ocr)
+            else:
+                yield from (_classified(text, number) for text in texts)
+            if progress is not None:
+                progress(number, pages, scanned)
+    except (ParseError, MemoryError):
         raise
     except Exception as exc:
         raise ParseError(path, _reason("pdf", exc)) from exc
+    finally:
+        scans.close()
+
+
+def _classified(text: str, page: int, ocr_confidence: float | None = None) -> Block:
+    from unstructured.partition.text import element_from_text
+
+    element = element_from_text(text)
+    return Block(element.text, element.category, page, ocr_confidence=ocr_confidence)
+
+
+def _ocr_blocks(
+    path: Path, image: Any, dpi: float | None, page: int, ocr: OcrOptions
+) -> Iterator[Block]:
+    from rag.ingest.ocr import recognise
+
+    read = recognise(path, image, ocr, dpi)
+    for paragraph in read.paragraphs:
+        yield _classified(paragraph, page, read.confidence)
+
+
+def _image_blocks(path: Path, ocr: OcrOptions, progress: OnPage | None) -> Iterator[Block]:
+    """An image file's text by OCR, a TIFF's frames as pages."""
+    from rag.ingest.ocr import image_pages
+
+    if not ocr.enabled:
+        raise ParseError(path, OCR_OFF)
+    pages = _frames(path)
+    for number, (image, dpi) in enumerate(image_pages(path), start=1):
+        yield from _ocr_blocks(path, image, dpi, number, ocr)
+        if progress is not None:
+            progress(number, pages, True)
+
+
+def _frames(path: Path) -> int | None:
+    """How many pages an image file has (a TIFF's frames), without decoding any."""
+    from PIL import Image
+
+    with contextlib.suppress(Exception), Image.open(path, formats=("TIFF",)) as image:
+        return int(getattr(image, "n_frames", 1))
+    return 1
 
 
 # -- pre-checks -----------------------------------------------------------------------
@@ -441,6 +518,8 @@ def _reason(kind: str, exc: BaseException) -> str:
         isinstance(exc, KeyError) or any(w in lowered for w in ("zip", "package", "not a valid"))
     ):
         return f"corrupt or not a real {kind.upper()} file ({text})"
+    if kind == "image":
+        return f"corrupt or not a real image ({text})"
     if kind == "pdf" and ("pdf" in lowered or "syntax" in lowered or "eof" in lowered):
         return f"corrupt or not a real PDF ({text})"
     if name == "UnprocessableEntityError":  # unstructured's messages are written for users

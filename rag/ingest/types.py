@@ -16,12 +16,20 @@ class Block:
 
     ``rows`` is set for tables only: the cells, header row first, so a table can be
     chunked by rows and rendered as a table rather than as a run of words.
+    ``ocr_confidence`` is set for text read by OCR from a scanned page or an image: the
+    mean confidence (0-100) of the words on its page.
     """
 
     text: str
     kind: str
     page: int | None = None
     rows: tuple[tuple[str, ...], ...] | None = None
+    ocr_confidence: float | None = None
+
+    @property
+    def ocr(self) -> bool:
+        """Whether the text was read by OCR (and may hold its errors)."""
+        return self.ocr_confidence is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +42,9 @@ class Chunk:
     kind: str
     heading: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    ocr_confidence: float | None = None
+    """Set when the chunk's page was read by OCR: the page's mean word confidence (0-100)."""
+
+    @property
+    def ocr(self) -> bool:
+        return self.ocr_confidence is not None
