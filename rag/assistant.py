@@ -42,7 +42,7 @@ from rag.errors import (
     RagError,
     SignInThrottled,
 )
-from rag.index.indexer import IngestReport, Progress
+from rag.index.indexer import IngestReport, PageProgress, Progress
 from rag.index.jobs import Job, Jobs
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.index.uploads import Upload
@@ -434,6 +434,7 @@ class Assistant:
         user: User | None = None,
         access: Sequence[str] | None = None,
         follow_symlinks: bool = False,
+        page_progress: PageProgress | None = None,
     ) -> IngestReport:
         """Add, update and remove documents so the collection matches ``paths``.
 
@@ -441,13 +442,20 @@ class Assistant:
         files ingested; without it, known documents keep theirs and new ones get
         ``Settings.default_access``. Links in folders that lead out of them are passed
         over (``report.skipped``, with the reason) unless ``follow_symlinks``. Waits for
-        (or fails on) another ingest.
+        (or fails on) another ingest. ``progress`` is called after each file,
+        ``page_progress`` after each page of a PDF or TIFF as it is parsed (and read by
+        OCR where it is a scan), both in the calling thread.
         """
         view = self.view(user)
         target = self.collection(collection)
         paths = list(paths)
         report = target.ingest(
-            paths, progress, writer=view, access=access, follow_symlinks=follow_symlinks
+            paths,
+            progress,
+            writer=view,
+            access=access,
+            follow_symlinks=follow_symlinks,
+            page_progress=page_progress,
         )
         self._audit.record(
             view.user,

@@ -323,6 +323,7 @@ def _ingest(assistant: Any, args: argparse.Namespace) -> int:
         report = assistant.ingest(
             args.paths,
             progress=progress,
+            page_progress=progress.page,
             user=args.user,
             access=args.allow,
             follow_symlinks=args.follow_symlinks,
@@ -362,11 +363,12 @@ def _ask(assistant: Any, args: argparse.Namespace) -> int:
         if s.corrected:
             print(f"  ↪ citation corrected to {s.citations}: {s.text}")
     if answer.citations:
-        from rag.answer.prompt import label
+        from rag.answer.prompt import label, scan_note
 
         print("\nSources:")
         for c in answer.citations:
-            print(f"  [{c.n}] {_shown(label(c.source, c.page))}  ({_shown(c.source)})")
+            scan = f"  [{scan_note(c.ocr_confidence)}]" if c.ocr else ""
+            print(f"  [{c.n}] {_shown(label(c.source, c.page))}{scan}  ({_shown(c.source)})")
             print(f'      "{c.quote}"')
     return _model_failed(answer)
 
@@ -386,7 +388,7 @@ def _search(assistant: Any, args: argparse.Namespace) -> int:
         queries += [q.strip() for q in args.queries_file.read_text().splitlines() if q.strip()]
     if not queries:
         raise InvalidInput("rag search: give at least one QUERY or --queries FILE")
-    from rag.answer.prompt import label
+    from rag.answer.prompt import label, scan_note
 
     for query in queries:
         passages = assistant.search(query, prefix=args.under, user=args.user)
@@ -397,8 +399,9 @@ def _search(assistant: Any, args: argparse.Namespace) -> int:
         print(f"# {query}")
         for n, p in enumerate(passages, start=1):
             snippet = " ".join(p.text.split())[:160]
+            scan = f"  [{scan_note(p.ocr_confidence)}]" if p.ocr_confidence is not None else ""
             print(
-                f"  {n}. {_shown(label(p.source, p.page))}  "
+                f"  {n}. {_shown(label(p.source, p.page))}{scan}  "
                 f"score={p.score:.4f} sim={p.similarity:.3f}"
             )
             print(f"     {snippet}")
@@ -412,6 +415,7 @@ def _passage_json(p: Any) -> dict[str, Any]:
         "text": p.text,
         "score": round(p.score, 6),
         "similarity": round(p.similarity, 4),
+        "ocr_confidence": p.ocr_confidence,
     }
 
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from rag.config import RetrievalMode, Settings
 from rag.errors import AccessDenied, InvalidInput, printable_path
-from rag.index.indexer import Indexer, IngestReport, Progress
+from rag.index.indexer import Indexer, IngestReport, PageProgress, Progress
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.index.uploads import Upload, discard_upload, save_upload
-from rag.ingest.pipeline import ParseLimits
+from rag.ingest.pipeline import OcrOptions, ParseLimits
 from rag.retrieval.hybrid import Passage, Retriever
 from rag.retrieval.keyword import KeywordIndex, Vocabulary
 from rag.retrieval.stores import VectorStore, open_store
@@ -161,6 +161,7 @@ class Collection:
             commit_lock=self._commit,
             open_space=self._open,
             follow_symlinks=follow_symlinks,
+            ocr=OcrOptions(s.ocr, s.ocr_languages, s.ocr_min_text_chars, s.ocr_dpi),
         )
 
     # -- reading ----------------------------------------------------------------------
@@ -277,11 +278,12 @@ class Collection:
         writer: View = ALL,
         access: Sequence[str] | None = None,
         follow_symlinks: bool = False,
+        page_progress: PageProgress | None = None,
     ) -> IngestReport:
         """Bring the collection in line with ``paths`` (see :class:`Indexer`)."""
         with self._writing():
             indexer = self._indexer(writer, access, follow_symlinks)
-            report = indexer.ingest(list(paths), progress)
+            report = indexer.ingest(list(paths), progress, page_progress)
             if report.changed or self._keyword_stale():
                 self._rebuild_keyword()
         return report

@@ -32,9 +32,25 @@ class FileProgress:
     def __call__(self, path: str, outcome: str, done: int, total: int) -> None:
         if not self._enabled:
             return
+        bar = self._ensure(total)
+        if bar.total is None:
+            bar.total = total
+        bar.set_postfix_str(f"{outcome}: {PurePath(path).name}"[:60], refresh=False)
+        bar.update(1)
+
+    def page(self, path: str, page: int, pages: int | None, ocr: bool) -> None:
+        """The page the file being parsed has reached: ``scan.pdf: page 37/300 (OCR)``
+        (for :meth:`rag.Assistant.ingest`'s ``page_progress``)."""
+        if not self._enabled:
+            return
+        of = f"/{pages}" if pages else ""
+        name = PurePath(path).name[-40:]
+        text = f"{name}: page {page}{of}" + (" (OCR)" if ocr else "")
+        self._ensure(None).set_postfix_str(text, refresh=True)
+
+    def _ensure(self, total: int | None) -> Any:
         if self._bar is None:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, unit="file", file=self._stream, dynamic_ncols=True)
-        self._bar.set_postfix_str(f"{outcome}: {PurePath(path).name}"[:60], refresh=False)
-        self._bar.update(1)
+        return self._bar

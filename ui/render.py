@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from pathlib import PurePath
 
-from rag.answer.prompt import label
+from rag.answer.prompt import label, scan_note
 from rag.answer.types import Answer, Citation
 from rag.answer.verify import SentenceCheck
 from rag.index.manifest import DocumentRecord
@@ -25,7 +25,9 @@ __all__ = [
     "highlight",
     "inert",
     "locate",
+    "page_line",
     "passage_html",
+    "scan_caption",
     "unsupported_line",
 ]
 
@@ -98,8 +100,26 @@ def highlight(passage: str, span: tuple[int, int] | None) -> str:
 
 
 def citation_title(c: Citation) -> str:
-    """The label of a citation's expander: ``[n] file, page p · score``."""
-    return inert(f"[{c.n}] {label(c.source, c.page)} · score {c.score:.2f}")
+    """The label of a citation's expander: ``[n] file, page p · score``, and for a page
+    read by OCR ``· scanned page, OCR confidence NN %``."""
+    scan = f" · {scan_note(c.ocr_confidence)}" if c.ocr else ""
+    return inert(f"[{c.n}] {label(c.source, c.page)} · score {c.score:.2f}{scan}")
+
+
+def scan_caption(c: Citation) -> str | None:
+    """For a citation of a page read by OCR: a warning that its words may be misread."""
+    if not c.ocr:
+        return None
+    return inert(
+        f"Text read by OCR from a scanned page (confidence {c.ocr_confidence:.0f} %): "
+        "the quote may contain OCR errors; check the page itself."
+    )
+
+
+def page_line(path: str, page: int, pages: int | None, ocr: bool) -> str:
+    """``"scan.pdf: page 37/300 (OCR)"``: where the parse of a long document has got to."""
+    of = f"/{pages}" if pages else ""
+    return inert(f"{PurePath(path).name}: page {page}{of}" + (" (OCR)" if ocr else ""))
 
 
 def citation_caption(c: Citation) -> str:

@@ -52,6 +52,7 @@ def build_answer(
             page=passages[n - 1].page,
             quote=best_quote(passages[n - 1].text, _claims_citing(text, n)),
             score=passages[n - 1].similarity,
+            ocr_confidence=passages[n - 1].ocr_confidence,
         )
         for n in numbers
     ]
@@ -80,7 +81,7 @@ def verified_answer(
             quote = (
                 s.span.text if s.span is not None and s.span.n == n else best_quote(p.text, s.text)
             )
-            citations[n] = Citation(n, p.source, p.page, quote, p.similarity)
+            citations[n] = Citation(n, p.source, p.page, quote, p.similarity, p.ocr_confidence)
     if not citations:
         citations = {c.n: c for c in base.citations}
     return Answer(

@@ -32,6 +32,14 @@ def label(source: str, page: int | None) -> str:
     return f"{name}, page {page}" if page is not None else name
 
 
+def scan_note(ocr_confidence: float | None) -> str:
+    """What a citation of text read by OCR says about it (empty for any other): its
+    words may be misread, and how sure OCR was of them."""
+    if ocr_confidence is None:
+        return ""
+    return f"scanned page, OCR confidence {ocr_confidence:.0f} %"
+
+
 _TAG = re.compile(r"<(/?)\s*passage", re.IGNORECASE)
 
 

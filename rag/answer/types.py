@@ -34,13 +34,21 @@ REFUSAL = "Not found in your documents."
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """A numbered source of an answer: passage ``n`` of the prompt."""
+    """A numbered source of an answer: passage ``n`` of the prompt.
+
+    ``ocr_confidence`` is set when the passage was read by OCR from a scanned page or an
+    image (its page's mean word confidence, 0-100): its quote may hold OCR errors."""
 
     n: int
     source: str
     page: int | None
     quote: str
     score: float
+    ocr_confidence: float | None = None
+
+    @property
+    def ocr(self) -> bool:
+        return self.ocr_confidence is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +57,7 @@ class Citation:
             "page": self.page,
             "quote": self.quote,
             "score": round(self.score, 4),
+            "ocr_confidence": self.ocr_confidence,
         }
 
 

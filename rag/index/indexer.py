@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -41,19 +42,30 @@ from rag.ingest.discover import (
     is_utf8,
     leads_outside,
 )
-from rag.ingest.parse import SUPPORTED_SUFFIXES
-from rag.ingest.pipeline import ParseLimits, Prepared, prepare
+from rag.ingest.parse import IMAGE_SUFFIXES, OCR_OFF, SUPPORTED_SUFFIXES
+from rag.ingest.pipeline import OcrOptions, ParseLimits, Prepared, prepare
 from rag.ingest.types import VANISHED
 from rag.models.base import Embedder
 from rag.retrieval.store import Record, VectorStore
 from rag.trust.accounts import ALL, View
 
-__all__ = ["UNSUPPORTED", "Indexer", "IngestReport", "Skipped", "chunk_id"]
+__all__ = [
+    "UNSUPPORTED",
+    "Indexer",
+    "IngestReport",
+    "PageProgress",
+    "Progress",
+    "Skipped",
+    "chunk_id",
+]
 
 log = logging.getLogger(__name__)
 
 #: Called after each file with (path, outcome, files done, files total).
 Progress = Callable[[str, str, int, int], None]
+#: Called as the pages of a PDF or TIFF are parsed, with (path, page, pages or None if
+#: not known, whether the page was read by OCR); in the thread that called ``ingest``.
+PageProgress = Callable[[str, int, int | None, bool], None]
 
 
 @dataclass
@@ -144,6 +156,7 @@ class Indexer:
         commit_lock: AbstractContextManager[object] | None = None,
         open_space: Callable[[str], VectorStore] | None = None,
         follow_symlinks: bool = False,
+        ocr: OcrOptions | None = None,
     ) -> None:
         """``store``: the store, or a function that opens it (called once, when a chunk is
         to be read or written: an ingest that changes nothing never opens it).
@@ -154,7 +167,8 @@ class Indexer:
         ``open_space``: opens the collection's store in another vector space (for
         re-embedding with an embedder whose vectors have another length).
         ``follow_symlinks``: follow links in folders that lead out of them (see
-        :func:`rag.ingest.discover.discover`)."""
+        :func:`rag.ingest.discover.discover`). ``ocr``: how scans and images are read
+        (with OCR off, images in folders are skipped)."""
         self._store = store
         self.embedder = embedder
         self.manifest = manifest
@@ -169,6 +183,7 @@ class Indexer:
         self.commit_lock = commit_lock or threading.RLock()
         self.open_space = open_space
         self.follow_symlinks = follow_symlinks
+        self.ocr = ocr or OcrOptions()
 
     @property
     def store(self) -> VectorStore:
@@ -176,13 +191,21 @@ class Indexer:
             self._store = self._store()
         return self._store
 
-    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        progress: Progress | None = None,
+        page_progress: PageProgress | None = None,
+    ) -> IngestReport:
         """Bring the collection in line with ``paths`` (files and folders).
 
         Files are parsed one step ahead in a worker thread while the embedder (which
         releases the GIL) works, and chunks of several files are embedded together:
         on a CPU, one call for 64 chunks is several times faster than 64 calls for one.
         Each file is still stored on its own, in the crash-safe order.
+
+        ``progress`` is called after each file, ``page_progress`` after each page of a
+        PDF or TIFF being parsed (a 300-page scan takes minutes), both in this thread.
         """
         started = time.perf_counter()
         report = IngestReport()
@@ -219,8 +242,9 @@ class Indexer:
                 finish(item, "updated" if known else "added")
             pending.clear()
 
+        pages = _Pages(page_progress)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-parse") as pool:
-            for item, result in self._prepared(found, report, pool):
+            for item, result in self._prepared(found, report, pool, pages):
                 if isinstance(result, str):
                     finish(item, result)
                     continue
@@ -235,18 +259,18 @@ class Indexer:
         return report
 
     def _prepared(
-        self, found: list[Found], report: IngestReport, pool: ThreadPoolExecutor
+        self, found: list[Found], report: IngestReport, pool: ThreadPoolExecutor, pages: _Pages
     ) -> Iterator[tuple[Found, str | tuple[Prepared, bool]]]:
         """Each file's outcome ("unchanged", "failed"...) or its prepared chunks, in order;
         the next file is already being parsed while the caller embeds."""
         futures: list[tuple[Found, Future[str | tuple[Prepared, bool]]]] = []
         for item in found:
-            futures.append((item, pool.submit(self._prepare, item, report)))
+            futures.append((item, pool.submit(self._prepare, item, report, pages)))
             if len(futures) > 1:
                 head, future = futures.pop(0)
-                yield head, future.result()
+                yield head, pages.wait(future)
         for head, future in futures:
-            yield head, future.result()
+            yield head, pages.wait(future)
 
     def remove(self, source: str) -> int:
         """Delete a document's chunks, manifest row and access list; the chunks removed."""
@@ -380,7 +404,9 @@ class Indexer:
 
     # -- one file ---------------------------------------------------------------------
 
-    def _prepare(self, item: Found, report: IngestReport) -> str | tuple[Prepared, bool]:
+    def _prepare(
+        self, item: Found, report: IngestReport, pages: _Pages | None = None
+    ) -> str | tuple[Prepared, bool]:
         """Parse and chunk one file (in the worker thread); an outcome if nothing to write."""
         source = str(item.path)
         if item.error:
@@ -394,13 +420,14 @@ class Indexer:
         if skip:
             report.skipped.append(Skipped(source, skip))
             return "skipped"
-        if item.path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        suffix = item.path.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES or (suffix in IMAGE_SUFFIXES and not self.ocr.enabled):
+            why = UNSUPPORTED if suffix not in IMAGE_SUFFIXES else OCR_OFF
             if item.root is not None:  # a folder's other files (data, images...) are not errors
-                report.skipped.append(Skipped(source, UNSUPPORTED))
+                report.skipped.append(Skipped(source, why))
                 return "skipped"
-            report.failed.append(
-                ParseError(source, f"unsupported file type {item.path.suffix or '(none)'!r}")
-            )
+            unsupported = f"unsupported file type {item.path.suffix or '(none)'!r}"
+            report.failed.append(ParseError(source, OCR_OFF if why == OCR_OFF else unsupported))
             return "failed"
         known = self.manifest.get(self.collection, source)
         current = self.manifest.access(self.collection, source)
@@ -426,7 +453,13 @@ class Indexer:
                 report.failed.append(ParseError(source, DENIED))
                 return "failed"
             prepared = prepare(
-                item.path, self.chunker, self.max_bytes, known_hash=digest, limits=self.limits
+                item.path,
+                self.chunker,
+                self.max_bytes,
+                known_hash=digest,
+                limits=self.limits,
+                ocr=self.ocr,
+                progress=pages.reporter(source) if pages else None,
             )
         except ParseError as exc:
             report.failed.append(exc)
@@ -468,6 +501,9 @@ class Indexer:
                     "kind": c.kind,
                     "heading": c.heading,
                     "access": access,
+                    # Text read from a scan: a citation says so, with the page's confidence.
+                    "ocr": c.ocr,
+                    "ocr_confidence": c.ocr_confidence,
                 },
             )
             for c in doc.chunks
@@ -511,3 +547,44 @@ class Indexer:
         for source in self.manifest.access_without_document(self.collection, prefix):
             if source not in seen:
                 self.manifest.forget(self.collection, source, keep_access=False)
+
+
+class _Pages:
+    """Carries page progress from the parsing thread to the thread that called ``ingest``
+    (a UI may only draw from its own thread), which delivers it while it waits for a
+    file's parse."""
+
+    def __init__(self, callback: PageProgress | None) -> None:
+        self.callback = callback
+        self._queue: queue.SimpleQueue[tuple[str, int, int | None, bool]] = queue.SimpleQueue()
+
+    def reporter(self, source: str) -> Callable[[int, int | None, bool], None] | None:
+        """The parse's page callback for ``source`` (None when nobody listens)."""
+        if self.callback is None:
+            return None
+        return lambda page, pages, ocr: self._queue.put((source, page, pages, ocr))
+
+    def wait(self, future: Future[Any]) -> Any:
+        """``future``'s result, delivering pages as they come meanwhile."""
+        if self.callback is None:
+            return future.result()
+        while not future.done():
+            try:
+                event = self._queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            self._deliver(event)
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._deliver(event)
+        return future.result()
+
+    def _deliver(self, event: tuple[str, int, int | None, bool]) -> None:
+        assert self.callback is not None
+        try:
+            self.callback(*event)
+        except Exception:
+            log.exception("page progress callback failed")

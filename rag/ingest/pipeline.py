@@ -10,11 +10,12 @@ from pathlib import Path
 from rag.errors import ParseError
 from rag.ingest.chunk import Chunker
 from rag.ingest.discover import FILE_NOT_UTF8, content_hash, is_utf8
+from rag.ingest.ocr import OcrOptions
 from rag.ingest.parse import file_type
-from rag.ingest.sandbox import ParseLimits, parse_in_sandbox
+from rag.ingest.sandbox import OnPage, ParseLimits, parse_in_sandbox
 from rag.ingest.types import VANISHED, Chunk
 
-__all__ = ["ParseLimits", "Prepared", "prepare"]
+__all__ = ["OcrOptions", "OnPage", "ParseLimits", "Prepared", "prepare"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +37,14 @@ def prepare(
     max_bytes: int,
     known_hash: str | None = None,
     limits: ParseLimits | None = None,
+    ocr: OcrOptions | None = None,
+    progress: OnPage | None = None,
 ) -> Prepared:
     """Parse and chunk ``path``; raise :class:`ParseError` naming the file and the reason.
 
-    Parsing runs in the sandbox's worker process within ``limits``; chunking runs here,
-    with the embedder's tokenizer.
+    Parsing runs in the sandbox's worker process within ``limits``, reading scans as
+    ``ocr`` says and calling ``progress`` after each page of a PDF or TIFF; chunking
+    runs here, with the embedder's tokenizer.
     """
     info = _stat(path)
     if info.st_size == 0:
@@ -54,14 +58,23 @@ def prepare(
         digest = known_hash or content_hash(path)
     except OSError as exc:
         raise ParseError(path, _unreadable(exc)) from exc
-    blocks = parse_in_sandbox(path, limits or ParseLimits())
+    ocr = ocr or OcrOptions()
+    blocks = parse_in_sandbox(path, limits or ParseLimits(), ocr, progress)
     chunks = chunker.chunk(blocks)
     if not chunks:
-        raise ParseError(
-            path, "no text found (empty document, or only images without a text layer)"
-        )
+        raise ParseError(path, _no_text(kind, ocr))
     pages = max((b.page for b in blocks if b.page is not None), default=None)
     return Prepared(path, digest, info.st_size, info.st_mtime_ns, kind, pages, chunks)
+
+
+def _no_text(kind: str, ocr: OcrOptions) -> str:
+    if kind == "image":
+        return "no text found: OCR read no words in the image"
+    if kind == "pdf" and ocr.enabled:
+        return "no text found (empty document, or scanned pages in which OCR read no words)"
+    if kind == "pdf":
+        return "no text found (empty document, or scanned pages, and OCR is off: RAG_OCR=false)"
+    return "no text found (empty document, or only images without a text layer)"
 
 
 def _stat(path: Path) -> os.stat_result:

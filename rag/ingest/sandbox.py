@@ -21,9 +21,14 @@ it, or exploit a bug in a parser to run code of its choosing. So
   it could otherwise type commands into (TIOCSTI);
 - reused for every file. At the time limit the worker abandons the file itself (an
   alarm signal) and carries on; if it does not answer soon after, or a file grows it
-  by more than the memory limit (the parent polls its RSS every 25 ms; an
-  address-space limit in the worker backs that up), or it crashes, it is killed and
-  the next file gets a new one (a few seconds: the parsers' imports);
+  by more than the memory limit (the parent polls its RSS, and that of the programs it
+  runs, such as Tesseract, every 25 ms; an address-space limit in the worker backs that
+  up), or it crashes, it is killed with the programs it runs, and the next file gets a
+  new one (a few seconds: the parsers' imports);
+- told what to do with scans (:class:`rag.ingest.ocr.OcrOptions`) with each file, and
+  it reports each page of a PDF or TIFF as it is done (``progress`` messages before the
+  reply), which the parent passes on. Each page read by OCR gets a time limit of its
+  own: a 300-page scan takes many times what a text file may take, yet no page may hang;
 - gone when unused for five minutes, when the parent exits (atexit, or the worker
   sees its parent has died), and on Ctrl-C, which the terminal sends to both.
 
@@ -64,11 +69,13 @@ from typing import IO, Any
 
 from rag.errors import ParseError, printable_path
 from rag.ingest.confine import FILES, NETWORK, confine
+from rag.ingest.ocr import OcrOptions, OnPage
 from rag.ingest.types import Block
 
 __all__ = [
     "PARSED",
     "MalformedReply",
+    "OnPage",
     "ParseLimits",
     "Sandbox",
     "parse_in_sandbox",
@@ -102,8 +109,9 @@ _MAX_MESSAGE = 1 << 30
 class ParseLimits:
     """Per-file limits on parsing: wall-clock seconds and memory in MB.
 
-    The memory limit is what parsing one file may add to the worker's memory (RSS),
-    not counting the ~400 MB the parsers themselves take once loaded.
+    The memory limit is what parsing one file may add to the worker's memory (RSS, with
+    the programs it runs), not counting the ~400 MB the parsers themselves take once
+    loaded. The time limit applies to each page read by OCR as well as to the rest.
     """
 
     timeout_s: float = 120.0
@@ -124,27 +132,52 @@ class Sandbox:
         self.starts = 0
         self.protections: dict[str, str] | None = None
 
-    def parse(self, path: Path, limits: ParseLimits) -> list[Block]:
-        """The blocks of ``path``, or ParseError naming the file and the reason."""
+    def parse(
+        self,
+        path: Path,
+        limits: ParseLimits,
+        ocr: OcrOptions | None = None,
+        progress: OnPage | None = None,
+    ) -> list[Block]:
+        """The blocks of ``path``, or ParseError naming the file and the reason.
+        ``progress`` is called (in this thread) as each page of a PDF or TIFF is done."""
         with self._lock:
             worker = self._ready_worker(path)
             usage = _Usage(worker.rss())
             try:
-                return self._run(worker, path, limits, usage)
+                return self._run(worker, path, limits, ocr or OcrOptions(), progress, usage)
             finally:
                 seconds = time.perf_counter() - usage.started
                 log.debug(PARSED, printable_path(path), seconds, usage.peak >> 20, usage.end)
 
-    def _run(self, worker: _Worker, path: Path, limits: ParseLimits, usage: _Usage) -> list[Block]:
+    def _run(
+        self,
+        worker: _Worker,
+        path: Path,
+        limits: ParseLimits,
+        ocr: OcrOptions,
+        progress: OnPage | None,
+        usage: _Usage,
+    ) -> list[Block]:
         request = {
             "path": os.fspath(path),
             "timeout_s": limits.timeout_s,
             "memory_mb": limits.memory_mb,
+            "ocr": ocr.to_json(),
         }
         try:
             _send(worker.conn, request)
-            self._wait(worker, path, limits, usage)
-            kind, value = read_reply(worker.conn, path)
+            deadline = time.monotonic() + limits.timeout_s + _GRACE_S
+            while True:
+                self._wait(worker, path, limits, usage, deadline)
+                kind, value = read_reply(worker.conn, path)
+                if not isinstance(value, Progress):
+                    break
+                if value.ocr:  # the worker's clock starts again for the next page
+                    deadline = time.monotonic() + limits.timeout_s + _GRACE_S
+                if progress is not None:
+                    _report(progress, value)
+            assert not isinstance(value, Progress)
         except (EOFError, OSError):
             usage.end = "crashed"
             raise ParseError(path, _crash_reason(self._reap())) from None
@@ -208,9 +241,10 @@ class Sandbox:
         )
         return worker
 
-    def _wait(self, worker: _Worker, path: Path, limits: ParseLimits, usage: _Usage) -> None:
-        """Until the worker answers; kill it and raise ParseError past a limit."""
-        deadline = time.monotonic() + limits.timeout_s + _GRACE_S
+    def _wait(
+        self, worker: _Worker, path: Path, limits: ParseLimits, usage: _Usage, deadline: float
+    ) -> None:
+        """Until the worker sends something; kill it and raise ParseError past a limit."""
         while not worker.conn.poll(_POLL_S):
             if usage.observe(worker.rss()) > limits.memory_mb * _MB:
                 usage.end = "killed at the memory limit"
@@ -244,6 +278,24 @@ class Sandbox:
         """In a forked child: the worker belongs to the parent; start afresh if needed."""
         self._lock = threading.Lock()
         self._worker = None
+
+
+def _report(progress: OnPage, value: Progress) -> None:
+    """Pass a page on; a failing callback is logged, never stops the parse."""
+    try:
+        progress(value.page, value.pages, value.ocr)
+    except Exception:
+        log.exception("page progress callback failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A page of the file being parsed is done (``pages``: how many it has, if known;
+    ``ocr``: whether that page was read by OCR)."""
+
+    page: int
+    pages: int | None
+    ocr: bool
 
 
 @dataclass
@@ -347,18 +399,49 @@ class _Worker:
         return protections
 
     def rss(self) -> int:
-        """Resident memory in bytes (0 once the process is gone)."""
-        try:
-            with open(f"/proc/{self.pid}/statm", "rb") as fh:
-                return int(fh.read().split()[1]) * _PAGE
-        except (OSError, IndexError, ValueError):
-            return _psutil_rss(self.pid)
+        """Resident memory in bytes of the worker and the programs it runs (Tesseract);
+        0 once the process is gone."""
+        total = 0
+        for pid in (self.pid, *_descendants(self.pid)):
+            try:
+                with open(f"/proc/{pid}/statm", "rb") as fh:
+                    total += int(fh.read().split()[1]) * _PAGE
+            except (OSError, IndexError, ValueError):
+                if pid == self.pid:
+                    return _psutil_rss(self.pid)
+        return total
 
     def kill(self) -> None:
+        """Kill the worker and what it runs: a Tesseract left behind would keep working."""
+        children = _descendants(self.pid)
         self.conn.close()
         self.process.kill()
         self.process.wait()
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (Linux: /proc/PID/task/TID/children)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo and len(found) < 1000:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children", "rb") as fh:
+                    children = [int(c) for c in fh.read().split()]
+            except (OSError, ValueError):
+                continue
+            found += children
+            todo += children
+    return found
 
 
 def _pass_on(stream: IO[bytes]) -> None:
@@ -422,14 +505,17 @@ def _receive(conn: Connection) -> dict[str, Any]:
     return message
 
 
-def read_reply(conn: Connection, path: Path) -> tuple[str, list[Block] | str]:
-    """The worker's reply about ``path`` (the parent's side): ``("blocks", blocks)``,
-    ``("error", reason)``, ``("timeout", "")`` or ``("memory", "")``. It is read as
-    JSON and checked, never unpickled: MalformedReply for anything else; EOFError or
-    OSError where the worker is gone."""
+def read_reply(conn: Connection, path: Path) -> tuple[str, list[Block] | str | Progress]:
+    """The worker's next message about ``path`` (the parent's side): ``("blocks",
+    blocks)``, ``("error", reason)``, ``("timeout", "")`` or ``("memory", "")``, or
+    ``("progress", Progress)`` before those. It is read as JSON and checked, never
+    unpickled: MalformedReply for anything else; EOFError or OSError where the worker
+    is gone."""
     try:
         message = _receive(conn)
         kind = message.get("kind")
+        if kind == "progress":
+            return kind, _progress(message)
         if kind == "blocks" and isinstance(message.get("blocks"), list):
             return kind, [_block(fields) for fields in message["blocks"]]
         if kind == "error" and isinstance(message.get("reason"), str):
@@ -443,17 +529,40 @@ def read_reply(conn: Connection, path: Path) -> tuple[str, list[Block] | str]:
 
 
 _BLOCK_FIELDS = frozenset({"text", "kind", "page", "rows"})
+_OCR_BLOCK_FIELDS = _BLOCK_FIELDS | {"ocr_confidence"}
 
 
 def _block(fields: object) -> Block:
-    if not isinstance(fields, dict) or fields.keys() != _BLOCK_FIELDS:
-        raise _Invalid("a block is not an object of text, kind, page and rows")
+    if not isinstance(fields, dict) or fields.keys() not in (_BLOCK_FIELDS, _OCR_BLOCK_FIELDS):
+        raise _Invalid("a block is not an object of text, kind, page, rows (and ocr_confidence)")
     text, kind, page, rows = (fields[name] for name in ("text", "kind", "page", "rows"))
     if not isinstance(text, str) or not isinstance(kind, str):
         raise _Invalid("a block's text or kind is not a string")
     if page is not None and type(page) is not int:  # bool is an int too
         raise _Invalid("a block's page is not a whole number")
-    return Block(text, kind, page, None if rows is None else _rows(rows))
+    confidence = fields.get("ocr_confidence")
+    if confidence is not None and not (type(confidence) in (int, float) and 0 <= confidence <= 100):
+        raise _Invalid("a block's OCR confidence is not a number from 0 to 100")
+    return Block(
+        text,
+        kind,
+        page,
+        None if rows is None else _rows(rows),
+        None if confidence is None else float(confidence),
+    )
+
+
+def _progress(message: dict[str, Any]) -> Progress:
+    page, pages, ocr = message.get("page"), message.get("pages"), message.get("ocr")
+    if (
+        message.keys() != {"kind", "page", "pages", "ocr"}
+        or type(page) is not int
+        or page < 1
+        or not (pages is None or (type(pages) is int and pages >= 1))
+        or type(ocr) is not bool
+    ):
+        raise _Invalid(f"a malformed progress message {str(message)[:60]}")
+    return Progress(page, pages, ocr)
 
 
 def _rows(rows: object) -> tuple[tuple[str, ...], ...]:
@@ -514,14 +623,16 @@ def serve() -> None:
         except (EOFError, OSError):
             return
         _limit_address_space(int(request["memory_mb"]))
-        conn.send_bytes(_answer(Path(request["path"]), float(request["timeout_s"])))
+        ocr = OcrOptions.from_json(request["ocr"])
+        conn.send_bytes(_answer(conn, Path(request["path"]), float(request["timeout_s"]), ocr))
         _empty(scratch)
 
 
-def _answer(path: Path, timeout_s: float) -> bytes:
-    """The reply about ``path``, encoded; one that is too big to send becomes an error."""
+def _answer(conn: Connection, path: Path, timeout_s: float, ocr: OcrOptions) -> bytes:
+    """The reply about ``path``, encoded; one that is too big to send becomes an error.
+    Progress messages go out on ``conn`` as pages are done."""
     try:
-        data = _encode(_outcome(path, timeout_s))
+        data = _encode(_outcome(conn, path, timeout_s, ocr))
     except MemoryError:  # the text fitted the address-space limit, its encoding did not
         return _encode({"kind": "memory"})
     if len(data) > _MAX_MESSAGE:
@@ -530,13 +641,18 @@ def _answer(path: Path, timeout_s: float) -> bytes:
     return data
 
 
-def _outcome(path: Path, timeout_s: float) -> dict[str, Any]:
+def _outcome(conn: Connection, path: Path, timeout_s: float, ocr: OcrOptions) -> dict[str, Any]:
     from rag.ingest.parse import parse
+
+    def progress(page: int, pages: int | None, read_by_ocr: bool) -> None:
+        if read_by_ocr:  # each page read by OCR has the time limit to itself
+            signal.setitimer(signal.ITIMER_REAL, timeout_s)
+        _send(conn, {"kind": "progress", "page": page, "pages": pages, "ocr": read_by_ocr})
 
     try:
         signal.setitimer(signal.ITIMER_REAL, timeout_s)
         try:
-            blocks = parse(path)
+            blocks = parse(path, ocr, progress)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except _OutOfTime:
@@ -552,7 +668,11 @@ def _outcome(path: Path, timeout_s: float) -> dict[str, Any]:
 
 def _block_fields(block: Block) -> dict[str, Any]:
     rows = None if block.rows is None else [list(row) for row in block.rows]
-    return {"text": block.text, "kind": block.kind, "page": block.page, "rows": rows}
+    fields: dict[str, Any] = {"text": block.text, "kind": block.kind, "page": block.page}
+    fields["rows"] = rows
+    if block.ocr_confidence is not None:
+        fields["ocr_confidence"] = block.ocr_confidence
+    return fields
 
 
 def _empty(folder: Path) -> None:
@@ -603,6 +723,11 @@ def prestart() -> None:
     _SHARED.prestart()
 
 
-def parse_in_sandbox(path: Path, limits: ParseLimits) -> list[Block]:
+def parse_in_sandbox(
+    path: Path,
+    limits: ParseLimits,
+    ocr: OcrOptions | None = None,
+    progress: OnPage | None = None,
+) -> list[Block]:
     """Parse ``path`` in this process's shared worker (started on first use)."""
-    return _SHARED.parse(path, limits)
+    return _SHARED.parse(path, limits, ocr, progress)

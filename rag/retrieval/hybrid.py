@@ -41,6 +41,14 @@ class Passage:
         page = self.record.metadata.get("page")
         return int(page) if page is not None else None
 
+    @property
+    def ocr_confidence(self) -> float | None:
+        """For a passage read by OCR from a scan: its page's mean word confidence (0-100)."""
+        value = self.record.metadata.get("ocr_confidence")
+        if not self.record.metadata.get("ocr") or value is None:
+            return None
+        return float(value)
+
 
 def reciprocal_rank_fusion(
     rankings: Sequence[Sequence[str]], k: int = 60

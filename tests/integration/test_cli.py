@@ -64,7 +64,8 @@ def test_ask_json_contract(env: dict[str, str], ingested: Path) -> None:
         assert all(1 <= n <= 4 for n in s["citations"])
     assert answer["citations"]
     for c in answer["citations"]:
-        assert set(c) == {"n", "source", "page", "quote", "score"}
+        assert set(c) == {"n", "source", "page", "quote", "score", "ocr_confidence"}
+        assert c["ocr_confidence"] is None  # born-digital documents: nothing read by OCR
         assert isinstance(c["n"], int) and 1 <= c["n"] <= 4
         assert Path(c["source"]).is_file() and c["quote"]
         assert c["page"] is None or isinstance(c["page"], int)

@@ -12,6 +12,7 @@ from ui.render import (
     corrected_line,
     inert,
     passage_html,
+    scan_caption,
     unsupported_line,
 )
 from ui.state import assistant, sidebar, signed_in
@@ -45,6 +46,8 @@ def show_sources(answer: Answer) -> None:
     for c in answer.citations:
         with st.expander(citation_title(c)):
             st.caption(citation_caption(c))
+            if scanned := scan_caption(c):
+                st.caption(f"⚠️ {scanned}")
             st.markdown(passage_html(answer, c), unsafe_allow_html=True)
 
 

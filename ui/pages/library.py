@@ -9,7 +9,7 @@ import streamlit as st
 
 from rag import AccessDenied, IngestReport
 from rag.ingest.parse import SUPPORTED_SUFFIXES
-from ui.render import document_rows, eta, inert
+from ui.render import document_rows, eta, inert, page_line
 from ui.state import assistant, sidebar, signed_in
 
 a = assistant()
@@ -23,16 +23,28 @@ st.title("Library")
 
 
 def run_ingest(paths: list[str], what: str, access: list[str] | None = None) -> IngestReport:
-    """Ingest ``paths`` with an overall bar (with ETA) and a line per file."""
+    """Ingest ``paths`` with an overall bar (with ETA), the page a long document's parse
+    has reached (``scan.pdf: page 37/300 (OCR)``) and a line per file."""
     bar = st.progress(0.0, text=inert(f"Ingesting {what}…"))
+    current = st.empty()
     started = time.perf_counter()
+    shown = [0.0]
     with st.status(inert(f"Ingesting {what}…"), expanded=True) as status:
 
         def progress(path: str, outcome: str, done: int, total: int) -> None:
             bar.progress(done / max(total, 1), text=eta(time.perf_counter() - started, done, total))
             st.markdown(inert(f"{PurePath(path).name}: {outcome}"))
 
-        report = a.ingest(paths, collection, progress, user=user, access=access)
+        def page_progress(path: str, page: int, pages: int | None, ocr: bool) -> None:
+            now = time.perf_counter()
+            if now - shown[0] >= 0.2 or page == pages:  # a text PDF's pages fly by
+                shown[0] = now
+                current.caption(page_line(path, page, pages, ocr))
+
+        report = a.ingest(
+            paths, collection, progress, user=user, access=access, page_progress=page_progress
+        )
+        current.empty()
         status.update(
             label=inert(f"Ingested {what}: {report.summary()}"),
             state="error" if report.failed else "complete",
