@@ -26,11 +26,14 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from rag.config import OCR_LANGUAGES
@@ -63,7 +66,7 @@ _OCR_PIXELS = 36_000_000
 #: Smaller images hold nothing to read (a TIFF's thumbnails, tracking pixels).
 _MIN_SIDE = 16
 #: Only these decoders are tried: no other image format is taken, whatever the file says.
-_FORMATS = ("PNG", "JPEG", "MPO", "TIFF")
+_FORMATS = ("PNG", "JPEG", "TIFF")  # a JPEG may open as MPO (phones write those)
 #: Skew below this is left to Tesseract (turning a page blurs it a little).
 _MIN_SKEW = 0.3
 _MAX_SKEW = 15.0
@@ -115,6 +118,12 @@ class OcrText:
 # -- Tesseract ------------------------------------------------------------------------
 
 
+_NO_TESSERACT = (
+    "OCR needs Tesseract, which is not installed: install the Debian package tesseract-ocr "
+    "(make install does), or set RAG_OCR=false"
+)
+
+
 def debian_package(language: str) -> str:
     """The Debian package holding Tesseract's data for ``language`` (``chi_sim`` ->
     ``tesseract-ocr-chi-sim``)."""
@@ -124,10 +133,7 @@ def debian_package(language: str) -> str:
 def _tesseract() -> str:
     found = shutil.which("tesseract")
     if found is None:
-        raise _Unavailable(
-            "OCR needs Tesseract, which is not installed: install the Debian package "
-            "tesseract-ocr (make install does), or set RAG_OCR=false"
-        )
+        raise _Unavailable(_NO_TESSERACT)
     return found
 
 
@@ -169,22 +175,10 @@ def _check_languages(path: Path, languages: str) -> None:
 def _run(argv: list[str], data: bytes, what: str) -> str:
     """``argv``'s standard output, fed ``data``; it is killed if this process is
     interrupted (the worker's time limit raises in here), never left running."""
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    process, late = _start(argv)
     try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            close_fds=True,
-        )
-    except FileNotFoundError:
-        raise _Unavailable(
-            "OCR needs Tesseract, which is not installed: install the Debian package "
-            "tesseract-ocr (make install does), or set RAG_OCR=false"
-        ) from None
-    try:
+        if late is not None:
+            late()  # the time limit, reached while the process started: raised here
         out, err = process.communicate(data)
     finally:
         if process.returncode is None:
@@ -196,6 +190,43 @@ def _run(argv: list[str], data: bytes, what: str) -> str:
             f"Tesseract could not {what} (exit code {process.returncode}): {last[0]}"
         )
     return out.decode("utf-8", "replace")
+
+
+def _start(argv: list[str]) -> tuple[subprocess.Popen[bytes], Callable[[], None] | None]:
+    """Start ``argv`` (one OpenMP thread); with it, the alarm that came meanwhile, if any.
+
+    The worker's time limit is an alarm whose handler raises wherever Python is. Raised
+    inside Popen, after the fork, it would lose the child (left running, then a zombie),
+    so while it starts an alarm is only noted, and the caller raises it once the process
+    is in hand (and killed in its ``finally``)."""
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    handler = signal.getsignal(signal.SIGALRM)
+    deferred = callable(handler) and threading.current_thread() is threading.main_thread()
+    fired: list[tuple[int, FrameType | None]] = []
+    if deferred:
+        signal.signal(signal.SIGALRM, lambda signum, frame: fired.append((signum, frame)))
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+    except FileNotFoundError:
+        raise _Unavailable(_NO_TESSERACT) from None
+    finally:
+        if deferred:
+            signal.signal(signal.SIGALRM, handler)
+    if not (fired and callable(handler)):
+        return process, None
+    alarm = handler
+
+    def late() -> None:
+        alarm(*fired[0])
+
+    return process, late
 
 
 def recognise(
@@ -212,7 +243,7 @@ def recognise(
     if abs(skew) >= _MIN_SKEW:
         image = image.rotate(skew, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
     buffer = io.BytesIO()
-    image.save(buffer, format="PPM")  # uncompressed: nothing to encode or decode
+    image.save(buffer, format="BMP")  # uncompressed, and Leptonica reads it fastest
     argv = [_tesseract(), "stdin", "stdout", "--psm", "1", "-l", options.languages]
     if dpi is not None:
         argv += ["--dpi", str(round(dpi))]
@@ -300,20 +331,23 @@ def skew_angle(image: PILImage.Image) -> float:
     """The angle (degrees, counter-clockwise) to turn ``image`` by so that its lines of
     text run straight, within 15 degrees; 0.0 when it holds too little ink to tell.
 
-    The dark pixels of a copy about 1,000 pixels across are projected onto the vertical
+    The ink of a copy about 1,000 pixels across is projected onto the vertical
     (and the horizontal, for a page lying on its side) at each candidate angle: lines
     of text make the sharpest profile (the largest sum of squares) when level.
     """
     import numpy as np
-    from PIL import Image
+    from PIL import Image, ImageFilter
 
     small = image if image.mode == "L" else image.convert("L")
     factor = 1000 / max(small.size)
     if factor < 1:
         size = (max(1, round(small.width * factor)), max(1, round(small.height * factor)))
         small = small.resize(size, Image.Resampling.BILINEAR)
-    pixels = np.asarray(small, dtype=np.uint8)
-    ys, xs = np.nonzero(pixels < _otsu(pixels))
+    # Ink: pixels well below their neighbourhood's mean. Unlike one global threshold,
+    # this leaves out what is merely dark (a wall around a photographed sheet, a shadow).
+    pixels = np.asarray(small, dtype=np.int16)
+    local = np.asarray(small.filter(ImageFilter.BoxBlur(8)), dtype=np.int16)
+    ys, xs = np.nonzero(_without_long_lines(pixels < local - 30))
     if len(xs) < 200 or len(xs) > 0.5 * pixels.size:
         return 0.0
     if len(xs) > 40_000:
@@ -338,16 +372,31 @@ def skew_angle(image: PILImage.Image) -> float:
     return round(float(fine[int(np.argmax(scores))]), 2)
 
 
-def _otsu(pixels: Any) -> int:
-    """Otsu's threshold of a greyscale array: the level that best splits ink and paper."""
+def _without_long_lines(ink: Any, share: float = 0.08) -> Any:
+    """``ink`` less its straight runs longer than ``share`` of the image, across or down:
+    the edge of a scanner's lid or of a photographed sheet, a table's rules. They run
+    square to the image whatever the text does, and would outweigh a few lines of it."""
     import numpy as np
 
-    counts = np.bincount(pixels.ravel(), minlength=256).astype(np.float64)
-    share = counts / counts.sum()
-    below = np.cumsum(share)
-    mean_below = np.cumsum(share * np.arange(256))
-    spread = (mean_below[-1] * below - mean_below) ** 2 / (below * (1 - below) + 1e-12)
-    return int(np.argmax(spread))
+    keep = ink.copy()
+    for grid in (ink, ink.T):
+        cols = grid.shape[1]
+        run = max(int(cols * share), 8)
+        if run >= cols:
+            continue
+        # full[r, s]: the run of ``run`` pixels starting at s in row r is all ink.
+        prefix = np.cumsum(np.pad(grid, ((0, 0), (1, 0))), axis=1, dtype=np.int32)
+        full = (prefix[:, run:] - prefix[:, :-run]) == run
+        starts = np.cumsum(np.pad(full, ((0, 0), (1, 0))), axis=1, dtype=np.int32)
+        at = np.arange(cols)
+        high = np.minimum(at, cols - run) + 1
+        low = np.maximum(at - run + 1, 0)
+        covered = (starts[:, high] - starts[:, low]) > 0
+        if grid is ink:
+            keep &= ~covered
+        else:
+            keep &= ~covered.T
+    return keep
 
 
 def image_pages(path: Path) -> Iterator[tuple[PILImage.Image, float | None]]:
@@ -357,24 +406,33 @@ def image_pages(path: Path) -> Iterator[tuple[PILImage.Image, float | None]]:
     Refused with a reason, before anything large is decoded: a file that is no PNG, JPEG
     or TIFF (whatever its name), one over ``MAX_IMAGE_PIXELS`` (a decompression bomb),
     a corrupt or truncated one."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    # Importing a decoder registers it: these three are all that is ever tried.
+    from PIL import (  # noqa: F401
+        Image,
+        ImageOps,
+        JpegImagePlugin,
+        PngImagePlugin,
+        TiffImagePlugin,
+        UnidentifiedImageError,
+    )
 
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow's own bomb check, at the same size
-    with warnings.catch_warnings():
-        # Pillow warns between its limit and twice it; the size is checked below.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
+    # Opening reads the header, not the pixels. Pillow's own bomb check is off meanwhile:
+    # the size is checked below, and the reason then gives it.
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data" and such: not for a terminal
             image = Image.open(path, formats=_FORMATS)
-        except UnidentifiedImageError:
-            raise ParseError(path, _NOT_AN_IMAGE) from None
-        except Image.DecompressionBombError:
-            raise ParseError(path, _bomb(None)) from None
-        except (MemoryError, FileNotFoundError):
-            raise
-        except Exception as exc:
-            raise ParseError(path, f"corrupt or truncated image ({_said(exc)})") from None
+    except UnidentifiedImageError:
+        raise ParseError(path, _NOT_AN_IMAGE) from None
+    except (MemoryError, FileNotFoundError):
+        raise
+    except Exception as exc:
+        raise ParseError(path, f"corrupt or truncated image ({_said(exc)})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
     with image, warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore")
         frames = getattr(image, "n_frames", 1) if image.format == "TIFF" else 1
         for index in range(frames):
             try:
@@ -405,14 +463,11 @@ def image_pages(path: Path) -> Iterator[tuple[PILImage.Image, float | None]]:
 _NOT_AN_IMAGE = "not a real PNG, JPEG or TIFF image (unreadable image data)"
 
 
-def _bomb(size: tuple[int, int] | None) -> str:
-    limit = f"the {MAX_IMAGE_PIXELS / 1e6:g} MP rag reads"
-    if size is None:
-        return f"image is larger than {limit} (a decompression bomb?)"
+def _bomb(size: tuple[int, int]) -> str:
     width, height = size
     return (
-        f"image is {width:,} x {height:,} pixels ({width * height / 1e6:,.0f} MP), "
-        f"more than {limit} (a decompression bomb?)"
+        f"image is {width:,} x {height:,} pixels ({width * height / 1e6:,.0f} MP), more than "
+        f"the {MAX_IMAGE_PIXELS / 1e6:g} MP rag reads (a decompression bomb?)"
     )
 
 
