@@ -17,6 +17,8 @@ from ui.render import (
     highlight,
     inert,
     locate,
+    page_line,
+    scan_caption,
     unsupported_line,
 )
 
@@ -111,3 +113,31 @@ def test_every_message_with_untrusted_parts_is_escaped() -> None:
         corrected_line(sentence),
     ):
         assert "<img" not in _rendered(shown) and "<a " not in _rendered(shown), shown
+
+
+def test_a_citation_of_a_scanned_page_says_so_with_its_confidence() -> None:
+    from rag.answer.types import Citation
+    from tests.ui_text import shown
+
+    scanned = Citation(2, "/docs/plan.pdf", 2, "Signed by O. Vasquez", 0.61, 87.6)
+    digital = Citation(1, "/docs/plan.pdf", 1, "Maintenance plan", 0.7)
+    assert shown(citation_title(scanned)) == (
+        "[2] plan.pdf, page 2 · score 0.61 · scanned page, OCR confidence 88 %"
+    )
+    assert "OCR" not in shown(citation_title(digital))
+    caption = scan_caption(scanned)
+    assert caption and "may contain OCR errors" in shown(caption) and "88 %" in shown(caption)
+    assert scan_caption(digital) is None
+    assert (
+        scanned.to_json()["ocr_confidence"] == 87.6 and digital.to_json()["ocr_confidence"] is None
+    )
+    evil = Citation(3, "/docs/![i](https:evil.example).png", 1, "q", 0.5, 90.0)
+    for text in (citation_title(evil), scan_caption(evil) or ""):
+        assert "<img" not in _rendered(text) and "<a " not in _rendered(text)
+
+
+def test_page_line_shows_where_a_long_parse_has_got_to() -> None:
+    from tests.ui_text import shown
+
+    assert shown(page_line("/in/scan.pdf", 37, 300, True)) == "scan.pdf: page 37/300 (OCR)"
+    assert shown(page_line("/in/big.pdf", 5, None, False)) == "big.pdf: page 5"

@@ -86,3 +86,21 @@ def test_title_slide_of_headings_is_kept() -> None:
 
 def test_empty_input_gives_no_chunks() -> None:
     assert Chunker(words, 50, 5).chunk([Block("   ", "NarrativeText")]) == []
+
+
+def test_chunks_carry_their_pages_ocr_confidence_and_never_mix_it() -> None:
+    from rag.ingest.types import Block
+
+    chunker = Chunker(str.split, chunk_size=64, chunk_overlap=8)
+    blocks = [
+        Block("Maintenance plan.", "Title", 1),
+        Block("The pumps are inspected every spring.", "NarrativeText", 1),
+        Block("Signed by Ottoline Vasquez.", "NarrativeText", 2, ocr_confidence=91.4),
+        Block("Witnessed by Cornelius Abernathy.", "NarrativeText", 2, ocr_confidence=91.4),
+        # The same page, text from another source: never in the same chunk.
+        Block("Page 2 of 3", "NarrativeText", 2),
+    ]
+    chunks = chunker.chunk(blocks)
+    assert [(c.page, c.ocr_confidence) for c in chunks] == [(1, None), (2, 91.4), (2, None)]
+    assert "Ottoline Vasquez" in chunks[1].text and "Abernathy" in chunks[1].text
+    assert chunks[1].ocr and not chunks[0].ocr

@@ -237,6 +237,33 @@ def sparse_sheet() -> bytes:
     return buffer.getvalue()
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` greyscale pixels and holds almost none:
+    a decompression bomb's header (a real one unpacks gigabytes from a few kilobytes)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * (width + 1) * 4)  # the first rows only
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def image_bytes(fmt: str, keep: float = 1.0) -> bytes:
+    """A noisy 600 x 400 greyscale image in ``fmt``, cut to its first ``keep`` share."""
+    from PIL import Image
+
+    image = Image.frombytes("L", (600, 400), random.Random(7).randbytes(600 * 400))
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    raw = buffer.getvalue()
+    return raw[: int(len(raw) * keep)]
+
+
 def one_line(words: int) -> str:
     """Prose without a line break: common words (one token each, cheap to embed)."""
     vocabulary = "the survey of every harbour found calm water and old boats".split()
@@ -297,6 +324,14 @@ BAD = [
     Case("binary-csv", "table.csv", data(lambda: random_bytes(3000)), "not a text file (binary data)"),
     Case("binary-html", "page.html", data(lambda: random_bytes(3001)), "not a text file (binary data)"),
     Case("binary-eml", "mail.eml", data(lambda: random_bytes(3002)), "not a text file (binary data)"),
+    Case("bomb-png", "bomb.png", data(lambda: png_header(100_000, 100_000)), "image is 100,000 x 100,000 pixels (10,000 MP), more than the 150 MP rag reads (a decompression bomb?)"),
+    Case("bomb-png-2", "wide.png", data(lambda: png_header(1_000_000, 200)), "(a decompression bomb?)"),
+    Case("truncated-png", "truncated.png", data(lambda: image_bytes("PNG", 0.5)), "corrupt or truncated image"),
+    Case("truncated-jpeg", "truncated.jpg", data(lambda: image_bytes("JPEG", 0.4)), "corrupt or truncated image"),
+    Case("truncated-tiff", "truncated.tif", data(lambda: image_bytes("TIFF", 0.3)), "corrupt or truncated image"),
+    Case("text-as-png", "notes.png", data("These are meeting notes, not a picture."), "not a real PNG, JPEG or TIFF image"),
+    Case("pdf-as-jpeg", "scan.jpeg", data(lambda: pdf_text("A PDF in disguise.")), "not a real PNG, JPEG or TIFF image"),
+    Case("random-tiff", "noise.tiff", data(lambda: b"II*\x00" + random_bytes(4000)), "image"),
     Case("blank-txt", "blank.txt", data(" \n\n\t \n" * 50), "no text found"),
     Case("deep-html", "deep.html", data("<html><body>" + "<div>" * _DEEP + "deep" + "</div>" * _DEEP + "</body></html>"), "nested more than 255 elements deep"),
     Case("over-size-cap", "huge.txt", sparse_file(3_000_000), f"over the {MAX_FILE_MB} MB limit"),

@@ -268,6 +268,25 @@ def test_a_well_formed_reply_becomes_blocks(tmp_path: Path) -> None:
     )
 
 
+def test_progress_and_ocr_confidence_are_read_and_checked(tmp_path: Path) -> None:
+    from rag.ingest.sandbox import Progress
+
+    assert _reply_to(b'{"kind": "progress", "page": 37, "pages": 300, "ocr": true}', tmp_path) == (
+        "progress",
+        Progress(37, 300, True),
+    )
+    assert _reply_to(b'{"kind": "progress", "page": 2, "pages": null, "ocr": false}', tmp_path) == (
+        "progress",
+        Progress(2, None, False),
+    )
+    fields = [{"text": "Signed", "kind": "Title", "page": 2, "rows": None, "ocr_confidence": 91.5}]
+    reply = _reply_to(json.dumps({"kind": "blocks", "blocks": fields}).encode(), tmp_path)
+    blocks = reply[1]
+    assert reply[0] == "blocks"
+    assert blocks == [Block("Signed", "Title", 2, None, 91.5)]
+    assert isinstance(blocks, list) and blocks[0].ocr
+
+
 MALFORMED = {
     "not JSON": b"\x80\x04 not json",
     "not an object": b'["blocks", []]',
@@ -279,6 +298,13 @@ MALFORMED = {
     "page a bool": b'{"kind": "blocks", "blocks": [{"text": "x", "kind": "T", "page": true, "rows": null}]}',
     "rows not strings": b'{"kind": "blocks", "blocks": [{"text": "x", "kind": "T", "page": 1, "rows": [[1]]}]}',
     "reason not a string": b'{"kind": "error", "reason": {"a": 1}}',
+    "confidence a string": b'{"kind": "blocks", "blocks": [{"text": "x", "kind": "T", "page": 1, "rows": null, "ocr_confidence": "99"}]}',
+    "confidence a bool": b'{"kind": "blocks", "blocks": [{"text": "x", "kind": "T", "page": 1, "rows": null, "ocr_confidence": true}]}',
+    "confidence over 100": b'{"kind": "blocks", "blocks": [{"text": "x", "kind": "T", "page": 1, "rows": null, "ocr_confidence": 250}]}',
+    "progress page 0": b'{"kind": "progress", "page": 0, "pages": 3, "ocr": true}',
+    "progress page a string": b'{"kind": "progress", "page": "1", "pages": 3, "ocr": true}',
+    "progress extra field": b'{"kind": "progress", "page": 1, "pages": 3, "ocr": true, "x": 1}',
+    "progress ocr not a bool": b'{"kind": "progress", "page": 1, "pages": null, "ocr": 1}',
     "nested too deep": b"[" * 100_000 + b"]" * 100_000,
 }
 
