@@ -1,7 +1,8 @@
 # Two commands on a fresh machine:
 #   make run    install, ingest sample_docs/ and open the web UI on http://127.0.0.1:8501
 #   make test   install (with test tools and a headless Chromium) and run the whole test suite
-# Both create .venv/ on first use; nothing is downloaded at run time.
+# Both create .venv/ on first use, and install Debian's Tesseract for scanned documents
+# (apt, with sudo when not root); nothing is downloaded at run time.
 # `make demo` answers a few questions in the terminal instead of starting the UI.
 
 PYTHON ?= python3.11
@@ -12,7 +13,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8501
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run demo test test-crash browser bench-data lint bench bench-quick clean
+.PHONY: install ocr run demo test test-crash browser bench-data lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +26,17 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) ocr
+
+# OCR of scanned pages and images runs Debian's Tesseract with these languages' data
+# (RAG_OCR_LANGUAGES picks among them); installed only when missing.
+OCR_LANGS ?= eng deu fra
+ocr:
+	@have=$$(tesseract --list-langs 2>/dev/null); missing=""; \
+	command -v tesseract >/dev/null || missing="tesseract-ocr"; \
+	for l in $(OCR_LANGS); do printf '%s\n' "$$have" | grep -qx "$$l" || missing="$$missing tesseract-ocr-$$l"; done; \
+	test -z "$$missing" || { $(SUDO) apt-get update -q && \
+	  $(SUDO) apt-get install -y -q --no-install-recommends $$missing; }
 
 run: install
 	$(RAG) ingest sample_docs
@@ -60,7 +71,7 @@ test-crash: install
 # Each benchmark prints its table with ratios against baselines measured in the same run.
 BENCHES := bench/retrieval_quality.py bench/ingest_throughput.py bench/query_latency.py \
            bench/verification.py bench/support_thresholds.py \
-           bench/ui_latency.py bench/hnsw_recall.py bench/api_latency.py
+           bench/ui_latency.py bench/hnsw_recall.py bench/api_latency.py bench/ocr.py
 
 # The PostgreSQL manual for bench/ingest_throughput.py, fetched here (an install step),
 # never by the benchmark itself.
