@@ -577,6 +577,9 @@ def _info(assistant: Any, args: argparse.Namespace) -> int:
     print(f"chat model   {assistant.model_status()}")
     embed = s.embed_model or "bundled all-MiniLM-L6-v2"
     print(f"embedder     {embed} ({s.embed_backend}{', ' + s.embed_url if s.embed_url else ''})")
+    from rag.ingest.ocr import describe
+
+    print(f"ocr          {describe(s.ocr_languages, s.ocr)}")
     print(f"data         {_shown(str(s.data_dir))}")
     for name in assistant.collections():
         docs = assistant.documents(name, user=args.user)

@@ -49,6 +49,7 @@ __all__ = [
     "OcrText",
     "OnPage",
     "debian_package",
+    "describe",
     "image_pages",
     "missing_languages",
     "recognise",
@@ -154,6 +155,24 @@ def missing_languages(languages: str) -> list[str]:
     without Tesseract."""
     installed = _installed()
     return [lang for lang in languages.split("+") if lang not in installed]
+
+
+def describe(languages: str, enabled: bool = True) -> str:
+    """One line on OCR here (for ``rag info``): off, missing, or Tesseract's version with
+    the languages asked for and those installed."""
+    if not enabled:
+        return "off (RAG_OCR=false): images are skipped, scanned pages yield nothing"
+    try:
+        version = _run([_tesseract(), "--version"], b"", "say its version").split("\n")[0]
+        installed = sorted(_installed() - {"osd"})
+    except (_Unavailable, RuntimeError, OSError) as exc:
+        return str(exc)
+    missing = [lang for lang in languages.split("+") if lang not in installed]
+    line = f"{version.strip()}, languages {languages} (installed: {' '.join(installed)})"
+    if missing:
+        packages = " ".join(debian_package(lang) for lang in missing)
+        line += f"; MISSING {', '.join(missing)}: apt-get install {packages}"
+    return line
 
 
 def _check_languages(path: Path, languages: str) -> None:

@@ -18,7 +18,13 @@ from PIL import Image, ImageOps
 
 from rag.errors import ParseError
 from rag.ingest.chunk import Chunker
-from rag.ingest.ocr import OcrOptions, debian_package, missing_languages, skew_angle
+from rag.ingest.ocr import (
+    OcrOptions,
+    debian_package,
+    describe,
+    missing_languages,
+    skew_angle,
+)
 from rag.ingest.parse import OCR_OFF, file_type, parse
 from rag.ingest.pipeline import prepare
 from rag.ingest.sandbox import ParseLimits, Sandbox
@@ -181,6 +187,9 @@ def test_a_missing_language_pack_names_the_debian_package(tmp_path: Path) -> Non
     assert f"OCR language {absent} is not installed" in reason
     assert f"apt-get install tesseract-ocr-{absent}" in reason
     assert debian_package("chi_sim") == "tesseract-ocr-chi-sim"
+    # rag info says so before any file does.
+    assert describe("eng").startswith("tesseract 5")
+    assert f"MISSING {absent}: apt-get install tesseract-ocr-{absent}" in describe(absent)
 
 
 @needs_tesseract
