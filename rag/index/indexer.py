@@ -475,7 +475,7 @@ class Indexer:
     def _changed_hash(self, path: Path, known: DocumentRecord | None) -> str | None:
         """The new content hash, or None when the file is unchanged since its last ingest."""
         stat = path.stat()
-        if known and known.chunker != CHUNKER:  # chunked another way: chunk it again
+        if known and self._stale(path, known.chunker):  # read or chunked another way: again
             return content_hash(path)
         if known and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
             return None
@@ -484,6 +484,27 @@ class Indexer:
             self.manifest.touch(self.collection, str(path), stat.st_mtime_ns)
             return None
         return digest
+
+    def _recipe(self, path: Path, ocred: bool) -> str:
+        """How a document was read, recorded with it: the chunking recipe, then for a PDF
+        or an image read with OCR on ``+ocr``, and ``:LANGS`` when some of its text came
+        from OCR (``sections-rows-v2+ocr:eng+deu``)."""
+        if not self.ocr.enabled or not _may_hold_scans(path):
+            return CHUNKER
+        return f"{CHUNKER}+ocr:{self.ocr.languages}" if ocred else f"{CHUNKER}+ocr"
+
+    def _stale(self, path: Path, recorded: str) -> bool:
+        """Whether a document recorded with ``recorded`` must be read again though its
+        content is the same: another chunking recipe; a PDF read before OCR was on (a
+        scanned page in it was lost); scans read in other languages, or with OCR now off."""
+        chunker, _, ocr = recorded.partition("+")
+        if chunker != CHUNKER:
+            return True
+        if not _may_hold_scans(path):
+            return False
+        if not self.ocr.enabled:
+            return ocr.startswith("ocr:")
+        return ocr not in ("ocr", f"ocr:{self.ocr.languages}")
 
     def _write(self, source: str, doc: Prepared, vectors: Any) -> int:
         access = list(self._access_for(source))
@@ -532,7 +553,7 @@ class Indexer:
                 pages=doc.pages,
                 file_type=doc.file_type,
                 ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                chunker=CHUNKER,
+                chunker=self._recipe(doc.path, any(c.ocr for c in doc.chunks)),
             )
         )
 
@@ -547,6 +568,12 @@ class Indexer:
         for source in self.manifest.access_without_document(self.collection, prefix):
             if source not in seen:
                 self.manifest.forget(self.collection, source, keep_access=False)
+
+
+def _may_hold_scans(path: Path) -> bool:
+    """A PDF or an image: what OCR reads."""
+    suffix = path.suffix.lower()
+    return suffix == ".pdf" or suffix in IMAGE_SUFFIXES
 
 
 class _Pages:

@@ -213,6 +213,32 @@ def test_a_question_about_the_text_layer_cites_it_as_such(assistant: Assistant) 
     assert top.ocr_confidence is None and "June" in answer.text
 
 
+def test_turning_ocr_on_or_changing_its_languages_reads_pdfs_again(tmp_path: Path) -> None:
+    """A PDF ingested before OCR was on lost its scanned page: it is read again once OCR
+    is on, though its content is the same. Other languages read again only the documents
+    that held OCR text."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    signature = render(text_pdf(tmp_path / "signature.pdf", [PLAN[1]]), 200)[0]
+    plan = str(mixed_pdf(folder / "plan.pdf", [PLAN[0], signature, PLAN[2]], stamp="SCN 0042"))
+    typed = str(text_pdf(folder / "typed.pdf", [NOTICE]))
+    data = tmp_path / "data"
+    question = "Who signed the maintenance plan for the Brackenridge Water Board?"
+
+    before = Assistant(Settings(data_dir=data, ocr=False))
+    assert sorted(before.ingest([folder]).added) == [plan, typed]
+    assert not any("Ottoline" in p.text for p in before.search(question, k=5))
+
+    a = Assistant(Settings(data_dir=data), embedder=before.embedder)
+    assert sorted(a.ingest([folder]).updated) == [plan, typed]
+    assert any("Ottoline Vasquez" in p.text for p in a.search(question, k=5))
+    assert sorted(a.ingest([folder]).unchanged) == [plan, typed]
+
+    deu = Assistant(Settings(data_dir=data, ocr_languages="eng+deu"), embedder=a.embedder)
+    german = deu.ingest([folder])
+    assert (german.updated, german.unchanged) == ([plan], [typed])
+
+
 # -- the web UI --------------------------------------------------------------------------
 
 
