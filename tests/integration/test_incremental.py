@@ -82,15 +82,24 @@ def test_bad_files_are_reported_and_the_rest_ingested(tmp_path: Path) -> None:
     (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\nthis is not a pdf body")
     (folder / "fake.docx").write_bytes(b"not a zip at all")
     (folder / "blank.md").write_text("   \n\n  ")
-    (folder / "image.png").write_bytes(b"\x89PNG....")  # skipped: not a document type
+    (folder / "image.png").write_bytes(b"\x89PNG....")  # an image (read by OCR), broken
+    (folder / "song.mp3").write_bytes(b"ID3\x04")  # skipped: not a document type
     a = Assistant(Settings(data_dir=tmp_path / "data"))
     report = a.ingest([folder, tmp_path / "missing.txt"])
     failed = {Path(f.path).name: f.reason for f in report.failed}
-    assert set(failed) == {"empty.txt", "corrupt.pdf", "fake.docx", "blank.md", "missing.txt"}
+    assert set(failed) == {
+        "empty.txt",
+        "corrupt.pdf",
+        "fake.docx",
+        "blank.md",
+        "image.png",
+        "missing.txt",
+    }
     assert "empty" in failed["empty.txt"] and "PDF" in failed["corrupt.pdf"]
     assert "no such file" in failed["missing.txt"]
+    assert "not a real PNG, JPEG or TIFF image" in failed["image.png"]
     assert [Path(s).name for s in report.added] == ["travel_expense_policy.md"]
-    assert [Path(s.path).name for s in report.skipped] == ["image.png"]
+    assert [Path(s.path).name for s in report.skipped] == ["song.mp3"]
 
 
 def test_remove_a_document_and_list(assistant: Assistant, tmp_path: Path) -> None:
