@@ -624,14 +624,31 @@ class Assistant:
         self._jobs.save(job)
 
         def progress(path: str, outcome: str, done: int, total: int) -> None:
-            job.done, job.total = done, total
+            job.done, job.total, job.page = done, total, None
             job.files.append(
                 {"name": names.get(path, Path(path).name), "source": path, "outcome": outcome}
             )
             self._jobs.save(job)
 
+        saved = [0.0]
+
+        def page_progress(path: str, page: int, pages: int | None, ocr: bool) -> None:
+            name = names.get(path, Path(path).name)
+            job.page = {"name": name, "source": path, "page": page, "pages": pages, "ocr": ocr}
+            now = time.monotonic()
+            if now - saved[0] >= 0.5 or page == pages:  # a text PDF's pages fly by
+                saved[0] = now
+                self._jobs.save(job)
+
         try:
-            report = self.ingest(paths, job.collection, progress, user=user, access=access)
+            report = self.ingest(
+                paths,
+                job.collection,
+                progress,
+                user=user,
+                access=access,
+                page_progress=page_progress,
+            )
         except RagError as exc:
             job.state, job.error = "failed", str(exc)
         except Exception as exc:  # a bug: the job says so, and the runner lives on

@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 @dataclass
 class Job:
     """One background ingest: ``files`` holds a line per file as it is done
-    (``{"name", "source", "outcome", "reason"}``)."""
+    (``{"name", "source", "outcome", "reason"}``); ``page``, while a PDF or TIFF is
+    being parsed, the page it has reached (``{"name", "source", "page", "pages", "ocr"}``:
+    a 300-page scan takes minutes)."""
 
     id: str
     owner: str | None
@@ -53,6 +55,7 @@ class Job:
     summary: str = ""
     error: str = ""
     pid: int = field(default_factory=os.getpid)
+    page: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -64,6 +67,8 @@ class Job:
             "total": self.total,
             "files": self.files,
         }
+        if self.page is not None:
+            out["page"] = self.page
         if self.summary:
             out["summary"] = self.summary
         if self.error:
@@ -103,6 +108,7 @@ class Jobs:
             "files": job.files,
             "summary": job.summary,
             "error": job.error,
+            "page": job.page,
         }
         with self._lock:
             self._conn().execute(
@@ -132,6 +138,7 @@ class Jobs:
             body["summary"],
             body["error"],
             row[2],
+            body.get("page"),
         )
         if job.state in ("queued", "running") and not _alive(job.pid):
             job.state, job.error = "failed", "the server process running it stopped"

@@ -239,6 +239,35 @@ def test_turning_ocr_on_or_changing_its_languages_reads_pdfs_again(tmp_path: Pat
     assert (german.updated, german.unchanged) == ([plan], [typed])
 
 
+def test_a_background_job_says_which_page_of_a_scan_it_has_reached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``rag serve``'s ``GET /v1/jobs/{id}`` shows while a scan is read: the job as
+    saved for other processes to read, watched as it is written."""
+    from rag.index.jobs import Jobs
+
+    pages = render(text_pdf(tmp_path / "twin.pdf", CONTRACT[:1]), 150)
+    scan = image_pdf(tmp_path / "contract.pdf", pages, 150)
+    seen: list[dict[str, object]] = []
+    save = Jobs.save
+
+    def watched(self: Jobs, job: object) -> None:
+        save(self, job)  # type: ignore[arg-type]
+        seen.append(self.get(job.id).to_json())  # type: ignore[attr-defined,union-attr]
+
+    monkeypatch.setattr(Jobs, "save", watched)
+    a = Assistant(Settings(data_dir=tmp_path / "data"))
+    job = a.start_ingest([scan], names={str(scan): "Contract (signed).pdf"})
+    deadline = time.monotonic() + 300
+    while a.job(job.id).state in ("queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert a.job(job.id).state == "done" and a.job(job.id).to_json().get("page") is None
+    shown_pages = [j["page"] for j in seen if "page" in j]
+    assert {"name": "Contract (signed).pdf", "source": str(scan), "page": 1, "pages": 1,
+            "ocr": True} in shown_pages, seen  # fmt: skip
+
+
 # -- the web UI --------------------------------------------------------------------------
 
 
