@@ -171,7 +171,7 @@ def test_eval_scores_a_qa_file(env: dict[str, str], ingested: Path, tmp_path: Pa
     assert 0 <= report["citation_precision"] <= 1 and report["latency_p95_s"] > 0
     assert len(report["rows"]) == 8
     table = rag(env, "eval", str(qa), "--mode", "extractive").stdout
-    assert "retrieval hit@5" in table and "refusal recall" in table
+    assert "retrieval hit@1 / @5" in table and "refusal recall" in table
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "ok"}\nnot json\n')
     failed = rag(env, "eval", str(bad), check=False)
