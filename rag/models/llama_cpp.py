@@ -107,7 +107,8 @@ class LlamaCppGenerator:
         try:
             yield from self._client.stream(messages, max_tokens=max_tokens, temperature=temperature)
         except ModelError as exc:
-            if not server.alive():
+            # A broken connection comes a moment before the child is seen to exit.
+            if not server.alive(grace=2.0):
                 raise ModelError(
                     f"the local llama.cpp process running {self.path.name} died "
                     f"({server.why_dead()})"

@@ -112,8 +112,15 @@ class LlamaServer:
             if self._process is None or self._process.poll() is not None:
                 self._spawn()
 
-    def alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+    def alive(self, grace: float = 0.0) -> bool:
+        """Whether the child runs; with ``grace``, after giving a child that may be dying
+        (its connection just broke) that long to be seen to exit."""
+        if self._process is None:
+            return False
+        if grace > 0:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=grace)
+        return self._process.poll() is None
 
     def why_dead(self) -> str:
         """How the child ended, in words (``killed by SIGSEGV``...), or ``running``."""
