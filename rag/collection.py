@@ -230,9 +230,7 @@ class Collection:
     ) -> dict[str, float]:
         """The inverse document frequency of each (stemmed) term, counted over the chunks
         ``readers`` may read: how telling a word of a question is in this collection."""
-        index = self.keyword_index()
-        visible = index.readable(readers) > 0 if readers is not None else None
-        return {t: index._idf(t, visible) for t in terms}
+        return self.keyword_index().idf(terms, readers)
 
     def vocabulary(self, readers: Principals[str] | None) -> Vocabulary:
         """What the collection says, as far as ``readers`` may read it: the relevance

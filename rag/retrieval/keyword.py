@@ -1,11 +1,26 @@
-"""The keyword side of hybrid retrieval: a BM25 index (bm25s) over every chunk.
+"""The keyword side of hybrid retrieval: BM25 over every chunk, scored per reader.
 
-bm25s cannot add to an index, so the index is rebuilt from the store when the
-collection changes (the manifest's generation counter says when) and saved on
-disk beside it. Each build goes to its own folder and a ``CURRENT`` file is
-switched atomically, so a reader never sees half an index. Source filters are
-and access filters are applied inside the search as a weight mask, not by dropping
-results afterwards.
+Each reader's BM25 statistics count only the chunks that reader may read. BM25 weighs a
+term by how rare it is (IDF: the number of chunks N and the chunks holding the term,
+df) and a chunk by its length against the mean (avgdl). Were these counted over every
+chunk, a user's scores and ranks would move with words found only in documents they
+cannot read: planting a probe document and watching its rank would tell whether any
+word occurs in a secret document. So the index keeps raw term counts (a sparse chunks x
+terms matrix) and the chunk lengths, and each search computes N, df and avgdl over the
+reader's chunks; with no reader restriction they are those of the whole collection and
+the scores are those of the Lucene BM25 variant (k1=1.5, b=0.75) that the bm25s library
+computed here before (equal to float32 rounding: tests/rag/test_keyword.py). A source filter does not change the statistics (they stay those
+of everything the reader may read); it only says which chunks may be returned. A reader
+set's chunk count, total length and mask of chunks are computed at its first search and
+kept with the index (which is replaced, not changed, when the collection changes); a
+term's df is a sum over the access lists holding it. So a search costs one pass over the
+postings of its terms plus one over the chunks, whoever asks.
+
+Term counts cannot be added to in place cheaply, so the index is rebuilt from the store
+when the collection changes (the manifest's generation counter says when) and saved on
+disk beside it. Each build goes to its own folder and a ``CURRENT`` file is switched
+atomically, so a reader never sees half an index. An index saved in an older format
+loads as None, and the collection then rebuilds it.
 """
 
 from __future__ import annotations
@@ -14,6 +29,8 @@ import json
 import math
 import os
 import shutil
+import zipfile
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +50,17 @@ _QUESTION_WORDS = frozenset(
     number time tell know please anyone someone thing things way kind sort i'm it's""".split()
 )
 
+# BM25 parameters: bm25s's defaults (method "lucene"), which this index used to be built
+# with, so scores without a reader restriction are unchanged.
+_K1 = 1.5
+_B = 0.75
+
+#: What ``meta.json`` says about the files beside it; another value loads as None.
+_FORMAT = "rag-keyword-tf-csc/1"
+
+#: How many reader sets' statistics an index remembers (then it forgets them all).
+_SCOPES = 256
+
 
 def tokenize(text: str) -> list[str]:
     """What BM25 indexes of a text: its content words' stems (:func:`rag.text.stems`)."""
@@ -42,6 +70,11 @@ def tokenize(text: str) -> list[str]:
 @lru_cache(maxsize=1)
 def _question_terms() -> frozenset[str]:
     return frozenset(tokenize(" ".join(_QUESTION_WORDS)))
+
+
+def _idf(df: int, n: int) -> float:
+    """Lucene's IDF (never negative): log(1 + (N - df + 0.5) / (df + 0.5))."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,54 +97,147 @@ class KeywordHit:
     score: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The chunks one search's statistics count: those its readers may read."""
+
+    lists: np.ndarray | None  # per access list, whether it is readable; None: every chunk
+    chunks: np.ndarray | None  # per chunk, the same
+    n: int  # chunks counted
+    avgdl: float  # their mean length, in terms
+
+
 class KeywordIndex:
-    """A loaded BM25 index: chunk ids, their sources and access lists, and the bm25s model."""
+    """A loaded BM25 index: chunk ids, their sources and access lists, and the term counts
+    (a sparse chunks x terms matrix) from which each search computes its statistics."""
 
     def __init__(
         self,
         ids: list[str],
         sources: list[str],
-        model: Any,
+        counts: Any,
+        vocabulary: list[str],
         generation: int,
         access: list[Sequence[str]] | None = None,
     ) -> None:
         self.ids = ids
         self.sources = np.asarray(sources, dtype=object)
         self.generation = generation
-        self._model = model
         self.access = [tuple(a) for a in access] if access is not None else [()] * len(ids)
-        # Chunks sharing an access list share a row of this matrix: one mask per reader set.
+        self._vocabulary = vocabulary
+        self._column = {term: i for i, term in enumerate(vocabulary)}
+        # Sources as small integers, so a source filter is an integer lookup.
+        names = sorted(set(sources))
+        self._source_code = {s: i for i, s in enumerate(names)}
+        self._source_of = np.asarray([self._source_code[s] for s in sources], dtype=np.int64)
+        # Each chunk's place among the ids sorted: equal scores rank by id, so ties break
+        # the same way whatever else the index holds and in whatever order it was built.
+        self._id_rank = np.empty(len(ids), dtype=np.int64)
+        self._id_rank[np.argsort(np.asarray(ids, dtype=object), kind="stable")] = np.arange(
+            len(ids)
+        )
+        self._index_postings(counts)
+        self._index_access()
+        # Statistics per reader set, computed on first use; an index is immutable (the
+        # collection loads a new one when its generation moves), so they never go stale.
+        self._scopes: dict[frozenset[str], _Scope] = {}
+
+    def _index_postings(self, counts: Any) -> None:
+        """Keep the counts (scipy.sparse CSC, float32) and their raw arrays: a term's
+        column lists the chunks holding it, which a search slices without scipy."""
+        self._counts = counts
+        self._indptr = np.asarray(counts.indptr, dtype=np.int64)
+        self._rows = counts.indices
+        self._tf = counts.data
+        # An empty chunk counts as one term long, as in the bm25s index this replaces
+        # (it held a placeholder token), so the mean length is unchanged.
+        lengths = np.bincount(self._rows, self._tf, minlength=counts.shape[0])
+        self._lengths = np.maximum(lengths, 1).astype(np.int64)
+        # Each posting's chunk length, beside its count: a search reads both in order.
+        self._posting_length = self._lengths.astype(np.float32)[self._rows]
+
+    def _index_access(self) -> None:
+        """Chunks sharing an access list share its readability, chunk count and total
+        length, so a reader's N and avgdl are sums over the lists they may read; and each
+        term's document frequency per list, so their df is one too."""
+        from scipy import sparse
+
         lists = sorted(set(self.access))
+        number = {a: i for i, a in enumerate(lists)}
         self._lists = lists
-        self._list_of = np.asarray([lists.index(a) for a in self.access], dtype=np.int32)
+        self._list_of = np.asarray([number[a] for a in self.access], dtype=np.int64)
+        self._list_chunks = np.bincount(self._list_of, minlength=len(lists))
+        self._list_length = np.bincount(self._list_of, self._lengths, minlength=len(lists))
+        terms = np.repeat(np.arange(len(self._vocabulary), dtype=np.int32), np.diff(self._indptr))
+        # A CSR matrix terms x access lists: summing duplicates counts the chunks.
+        df = sparse.coo_array(
+            (np.ones(len(terms), dtype=np.int32), (terms, self._list_of[self._rows])),
+            shape=(len(self._vocabulary), len(lists)),
+        ).tocsr()
+        self._df_indptr = np.asarray(df.indptr, dtype=np.int64)
+        self._df_list = df.indices
+        self._df_count = df.data
 
     @classmethod
     def build(
         cls, records: Iterable[tuple[str, str, str, Sequence[str]]], generation: int
     ) -> KeywordIndex:
         """Index ``(id, source, text, access)`` tuples."""
-        import bm25s
+        from scipy import sparse
 
         ids: list[str] = []
         sources: list[str] = []
         access: list[Sequence[str]] = []
-        tokens: list[list[str]] = []
+        column: dict[str, int] = {}
+        rows: list[int] = []
+        columns: list[int] = []
         for chunk_id, source, text, readers in records:
+            row = len(ids)
             ids.append(chunk_id)
             sources.append(source)
             access.append(tuple(readers))
-            tokens.append(tokenize(text) or ["\u2205"])
-        model = bm25s.BM25()
-        if tokens:
-            model.index(tokens, show_progress=False)
-        return cls(ids, sources, model, generation, access)
+            for term in tokenize(text):
+                rows.append(row)
+                columns.append(column.setdefault(term, len(column)))
+        # One entry per occurrence; the conversion to CSC sums them into term counts.
+        counts = sparse.coo_array(
+            (np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=(len(ids), len(column))
+        ).tocsc()
+        return cls(ids, sources, counts, list(column), generation, access)
 
-    def readable(self, readers: Collection[str]) -> np.ndarray:
-        """1.0 for each chunk ``readers`` may see, else 0.0."""
-        allowed = np.asarray(
-            [not set(a).isdisjoint(readers) for a in self._lists] or [False], dtype=bool
-        )
-        return allowed[self._list_of].astype(np.float32)
+    def _readable_lists(self, readers: Collection[str]) -> np.ndarray:
+        """Per access list, whether ``readers`` may read its chunks."""
+        return np.asarray([not set(a).isdisjoint(readers) for a in self._lists], dtype=bool)
+
+    def _scope(self, readers: Collection[str] | None) -> _Scope:
+        """The statistics' ground for ``readers``: the chunks they may read (all: None).
+        Sums of whole numbers, so they never depend on the order of unreadable chunks."""
+        key = frozenset(readers) if readers is not None else None
+        scope = self._scopes.get(key) if key is not None else None
+        if scope is not None:
+            return scope
+        lists: np.ndarray | None = None
+        n, total = len(self.ids), int(self._lengths.sum())
+        if key is not None:
+            lists = self._readable_lists(key)
+            n = int(self._list_chunks[lists].sum())
+            total = int(self._list_length[lists].sum())
+            if lists.all():  # the same statistics as no restriction, found faster
+                lists = None
+        chunks = lists[self._list_of] if lists is not None else None
+        scope = _Scope(lists, chunks, n, total / n if n else 0.0)
+        if key is not None:
+            if len(self._scopes) >= _SCOPES:
+                self._scopes.clear()  # atomic, unlike dropping the oldest: searches share it
+            self._scopes[key] = scope
+        return scope
+
+    def _df(self, column: int, scope: _Scope) -> int:
+        """How many chunks in ``scope`` hold the term of ``column``."""
+        if scope.lists is None:
+            return int(self._indptr[column + 1] - self._indptr[column])
+        lo, hi = self._df_indptr[column], self._df_indptr[column + 1]
+        return int(self._df_count[lo:hi][scope.lists[self._df_list[lo:hi]]].sum())
 
     def search(
         self,
@@ -120,32 +246,63 @@ class KeywordIndex:
         sources: Sequence[str] | None = None,
         readers: Collection[str] | None = None,
     ) -> list[KeywordHit]:
-        """At most ``k`` chunks with a positive BM25 score, best first, among those from
-        ``sources`` (when given) that ``readers`` may see (when given)."""
-        if not self.ids or (sources is not None and not sources):
+        """At most ``k`` chunks with a positive BM25 score, best first (equal scores: by
+        chunk id), among those from ``sources`` (when given) that ``readers`` may see
+        (when given). The statistics count what ``readers`` may read, whatever ``sources``."""
+        if not self.ids or k <= 0 or (sources is not None and not sources):
             return []
         if readers is not None and not readers:
             return []
-        vocab = self._model.vocab_dict
-        terms = [t for t in tokenize(query) if t in vocab]
-        if not terms:
+        scope = self._scope(readers)
+        if scope.n == 0:
             return []
-        mask = None
+        scores = self._scores(tokenize(query), scope)
+        keep = scores > 0
+        if scope.chunks is not None:
+            keep &= scope.chunks
+        found = np.flatnonzero(keep)
         if sources is not None:
-            mask = np.isin(self.sources, list(sources)).astype(np.float32)
-        if readers is not None:
-            allowed = self.readable(readers)
-            mask = allowed if mask is None else mask * allowed
-            if not mask.any():
-                return []
-        docs, scores = self._model.retrieve(
-            [terms], k=min(k, len(self.ids)), weight_mask=mask, show_progress=False, n_threads=1
-        )
-        return [
-            KeywordHit(self.ids[int(d)], float(s))
-            for d, s in zip(docs[0], scores[0], strict=True)
-            if s > 0
-        ]
+            wanted = [self._source_code[s] for s in sources if s in self._source_code]
+            found = found[np.isin(self._source_of[found], wanted)]
+        top = self._top(found, scores[found], self._id_rank[found], k)
+        return [KeywordHit(self.ids[int(i)], float(scores[i])) for i in top]
+
+    def _scores(self, terms: list[str], scope: _Scope) -> np.ndarray:
+        """Each chunk's BM25 score for ``terms`` with ``scope``'s statistics, a repeated
+        term counting as often as it is repeated (as bm25s counted it). Chunks outside
+        ``scope`` get scores too, which the caller drops: filtering every term's postings
+        first would cost more than scoring them."""
+        # float32 sums, as bm25s's: the same precision its scores had.
+        scores = np.zeros(len(self.ids), dtype=np.float32)
+        c0, c1 = _K1 * (1.0 - _B), _K1 * _B / scope.avgdl
+        for term, times in Counter(terms).items():
+            column = self._column.get(term)
+            df = self._df(column, scope) if column is not None else 0
+            if column is None or df == 0:
+                continue
+            lo, hi = self._indptr[column], self._indptr[column + 1]
+            tf = self._tf[lo:hi]
+            # idf * tf / (tf + k1 * (1 - b + b * length / avgdl)), in place in float32.
+            weight = self._posting_length[lo:hi] * np.float32(c1)
+            weight += tf
+            weight += np.float32(c0)
+            np.divide(tf, weight, out=weight)
+            weight *= np.float32(times * _idf(df, scope.n))
+            # A column holds each chunk once, so this adds one weight per chunk; numpy
+            # indexes faster with its own integer type than with the stored int32.
+            scores[self._rows[lo:hi].astype(np.intp)] += weight
+        return scores
+
+    @staticmethod
+    def _top(found: np.ndarray, scores: np.ndarray, ranks: np.ndarray, k: int) -> np.ndarray:
+        """The ``k`` best of ``found`` by score, ties by ``ranks`` (the ids' order): the
+        same chunks in the same order whatever else the index holds."""
+        if len(found) > k:
+            # Everything tying with the k-th best stays in, so the cut is deterministic.
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            keep = scores >= kth
+            found, scores, ranks = found[keep], scores[keep], ranks[keep]
+        return found[np.lexsort((ranks, -scores))][:k]
 
     def coverage(
         self, query: str, texts: Sequence[str], readers: Collection[str] | None = None
@@ -154,60 +311,58 @@ class KeywordIndex:
 
         Terms the collection has never seen weigh most, so a question about
         something the documents never mention ("jury service") scores low even
-        when its other words ("paid leave") are everywhere. With ``readers``, term
-        frequencies count only the chunks they may read, so whether a question is
-        refused never depends on what other documents say.
+        when its other words ("paid leave") are everywhere. With ``readers``, document
+        frequencies count only the chunks they may read, as in :meth:`search`, so whether
+        a question is refused never depends on what other documents say.
         """
         terms = set(tokenize(query)) - _question_terms()
         if not terms:
             return 1.0
         present = {t for text in texts for t in tokenize(text)}
-        visible = self.readable(readers) > 0 if readers is not None else None
-        weights = {t: self._idf(t, visible) for t in terms}
+        weights = self.idf(terms, readers)
         return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
+
+    def idf(self, terms: Iterable[str], readers: Collection[str] | None = None) -> dict[str, float]:
+        """Each (stemmed) term's inverse document frequency, as :meth:`search` weighs it
+        for ``readers``: counted over the chunks they may read (None: every chunk)."""
+        scope = self._scope(readers)
+        columns = {t: self._column.get(t) for t in terms}
+        return {
+            t: _idf(self._df(c, scope) if c is not None else 0, scope.n) for t, c in columns.items()
+        }
 
     def unseen(self, terms: Sequence[str], readers: Collection[str] | None = None) -> list[str]:
         """The ``terms`` (words, names) with a stem no chunk ``readers`` may read contains."""
-        visible = self.readable(readers) > 0 if readers is not None else None
-        return [t for t in terms if any(self._df(s, visible) == 0 for s in tokenize(t))]
+        scope = self._scope(readers)
 
-    def _df(self, term: str, visible: np.ndarray | None) -> int:
-        row = self._model.vocab_dict.get(term) if self._model is not None else None
-        if row is None:
-            return 0
-        # bm25s keeps scores term by term: a term's column holds its docs
-        indptr = self._model.scores["indptr"]
-        if visible is None:
-            return int(indptr[row + 1] - indptr[row])
-        docs = self._model.scores["indices"][indptr[row] : indptr[row + 1]]
-        return int(visible[docs].sum())
+        def held(stem: str) -> bool:
+            column = self._column.get(stem)
+            return column is not None and self._df(column, scope) > 0
 
-    def _idf(self, term: str, visible: np.ndarray | None = None) -> float:
-        n = len(self.ids) if visible is None else int(visible.sum())
-        df = self._df(term, visible)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return [t for t in terms if not all(held(s) for s in tokenize(t))]
 
     # -- persistence ------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
         """Write to a new sub-folder of ``folder`` and switch ``CURRENT`` to it atomically."""
+        from scipy import sparse
+
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"g{self.generation}-{os.getpid()}"
         if target.exists():
             shutil.rmtree(target)
         target.mkdir()
-        if self.ids:
-            self._model.save(str(target / "bm25"))
-        (target / "ids.json").write_text(
-            json.dumps(
-                {
-                    "generation": self.generation,
-                    "ids": self.ids,
-                    "sources": list(self.sources),
-                    "access": [list(a) for a in self.access],
-                }
-            )
-        )
+        # Uncompressed: loading is a plain read, and the counts compress poorly anyway.
+        sparse.save_npz(target / "counts.npz", self._counts, compressed=False)
+        meta = {
+            "format": _FORMAT,
+            "generation": self.generation,
+            "ids": self.ids,
+            "sources": list(self.sources),
+            "access": [list(a) for a in self.access],
+            "vocabulary": self._vocabulary,
+        }
+        (target / "meta.json").write_text(json.dumps(meta))
         tmp = folder / f"CURRENT.{os.getpid()}"
         tmp.write_text(target.name)
         os.replace(tmp, folder / "CURRENT")
@@ -218,22 +373,33 @@ class KeywordIndex:
     @staticmethod
     def saved_generation(folder: Path) -> int | None:
         """The generation of the current index in ``folder``, without loading it (its
-        sub-folder is named after it), or None if there is none."""
+        sub-folder is named after it), or None if there is none. An index in an older
+        format (no ``meta.json``) counts as none, so the next ingest rebuilds it."""
         try:
             name = (folder / "CURRENT").read_text().strip()
-            return int(name[1:].split("-")[0]) if name.startswith("g") else None
+            if not name.startswith("g") or not (folder / name / "meta.json").is_file():
+                return None
+            return int(name[1:].split("-")[0])
         except (OSError, ValueError):
             return None
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
-        """The current index in ``folder``, or None if there is none (or it is unreadable)."""
-        import bm25s
+        """The current index in ``folder``, or None if there is none, it is unreadable or
+        it is in another format (the bm25s one before per-reader statistics)."""
+        from scipy import sparse
 
         try:
             target = folder / (folder / "CURRENT").read_text().strip()
-            meta = json.loads((target / "ids.json").read_text())
-            model = bm25s.BM25.load(str(target / "bm25"), mmap=False) if meta["ids"] else None
-        except (OSError, ValueError, KeyError):
+            meta = json.loads((target / "meta.json").read_text())
+            if meta.get("format") != _FORMAT:
+                return None
+            counts = sparse.load_npz(target / "counts.npz").tocsc().astype(np.float32, copy=False)
+            ids, vocabulary = meta["ids"], meta["vocabulary"]
+            if counts.shape != (len(ids), len(vocabulary)):
+                return None
+            return cls(
+                ids, meta["sources"], counts, vocabulary, int(meta["generation"]), meta["access"]
+            )
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             return None
-        return cls(meta["ids"], meta["sources"], model, int(meta["generation"]), meta.get("access"))

@@ -170,6 +170,45 @@ def test_the_library_keeps_the_data_directory_private_whatever_the_umask(
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
 
 
+# -- 5. keyword scores say nothing about documents the reader cannot read ------------
+
+
+def test_keyword_scores_are_no_oracle_for_words_in_unreadable_documents(
+    shared, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """bob plants a probe holding a word and searches for it. BM25 counted its statistics
+    (how many chunks hold the word, their mean length) over every chunk, so the scores
+    and ranks bob saw moved when a document he cannot read held the word: a yes/no
+    answer to "does any secret document say 'kestrel'?". They must not move at all."""
+    a, _folder, _report, root, _ana, bob = shared
+    mine = tmp_path / "bob"
+    mine.mkdir()
+    (mine / "probe.txt").write_text("Kestrel kestrel: the hotel budget, the travel budget.")
+    (mine / "travel.txt").write_text("Travel policy: book the hotel through the travel desk.")
+    assert a.ingest([mine], user=bob, access=["user:bob"]).added
+    (mine / "canteen.txt").write_text("The canteen lunch budget is set by the office.")
+    assert a.ingest([mine / "canteen.txt"], user=root, access=["everyone"]).added
+    queries = ["kestrel", "kestrel hotel budget", "What is the travel budget for kestrel?"]
+
+    def seen(user) -> list[list[tuple[str, float]]]:  # type: ignore[no-untyped-def]
+        return [
+            [(p.record.id, p.score) for p in a.search(q, k=10, mode="keyword", user=user)]
+            for q in queries
+        ]
+
+    before, before_root = seen(bob), seen(root)
+    assert all(len(hits) >= 2 for hits in before[1:]), before
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "merger.txt").write_text(
+        "Project Kestrel: the merger budget is 4.1 million and the kestrel deal closes in June."
+    )
+    assert a.ingest([secrets], user=root, access=["group:finance"]).added
+    assert seen(bob) == before, "bob's scores or ranks moved with a document he cannot read"
+    # The secret is in the index: an admin's statistics count it and their scores move.
+    assert seen(root) != before_root
+
+
 # -- 6 and 9. a web page cannot drive the UI; the UI is not opened to a network by mistake
 
 
