@@ -8,7 +8,10 @@ Documents go through the real pipeline (files -> rag ingest -> Chroma + BM25) in
 directory cached under ``$RAG_BENCH_CACHE`` (default ``~/.cache/rag-bench``), so a second
 run re-embeds nothing. Passages are mapped back to documents (first occurrence) and
 scored per query: nDCG@10, Recall@10, MRR@10 and, for PubMedQA, hit@1 / hit@5. Every
-mode is measured in the same run; ``vs bm25`` is the ratio of nDCG@10 to BM25's.
+mode is measured in the same run; ``vs bm25`` is the ratio of nDCG@10 to BM25's. The
+``(reader)`` rows search as an ordinary user (principals ``everyone`` and ``user:bench``)
+rather than as an admin: every document here is readable by everyone, so they must equal
+the rows above them (BM25's statistics are counted over what the reader may read).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from rag.retrieval.hybrid import Retriever  # noqa: E402
 EVAL = ROOT.parent / "shared" / "eval"
 CACHE = Path(os.environ.get("RAG_BENCH_CACHE", Path.home() / ".cache" / "rag-bench"))
 K = 10
+READER = frozenset({"everyone", "user:bench"})
 
 Dataset = tuple[dict[str, str], list[tuple[str, str, set[str]]]]  # docs, (qid, query, relevant)
 
@@ -108,6 +112,9 @@ def search_modes(a: Assistant, pool: int) -> dict[str, Callable[[str], list]]:
         "hybrid (rrf k=60)": lambda q: a.search(q, k=pool, mode="hybrid"),
     }
     collection = a.collection()
+    for mode in ("keyword", "hybrid"):
+        name = "bm25 (reader)" if mode == "keyword" else "hybrid (reader)"
+        modes[name] = lambda q, m=mode: collection.search(q, pool, m, None, READER)
     for rrf in (10, 200):
         r = Retriever(collection.store, a.embedder, collection.keyword_index, rrf_k=rrf)
         modes[f"hybrid (rrf k={rrf})"] = lambda q, r=r: r.search(q, pool, "hybrid")
