@@ -90,3 +90,28 @@ def test_unsupported_type_is_a_parse_error(tmp_path: Path) -> None:
     path.write_bytes(b"BM....")
     with pytest.raises(ParseError, match="unsupported file type"):
         parse(path)
+
+
+def test_site_navigation_is_dropped_and_the_page_kept(tmp_path: Path) -> None:
+    """The manual's "Prev | Up | Home | Next" tables, <nav> menus and breadcrumbs repeat
+    on every page: dropped, with the text around them and the page's own tables kept."""
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><body><nav><a href='/'>Home</a> | <a href='/docs'>Docs</a></nav>"
+        "<div class='navheader'><table summary='Navigation header'><tr><td>Prev</td>"
+        "<td>Up</td><td>Next</td></tr></table></div>"
+        "<h2>1.2. Architectural Fundamentals</h2>"
+        "<p>PostgreSQL uses a client/server model of processes.</p>"
+        "<ul class='breadcrumb'><li>Manual</li><li>Chapter 1</li></ul> after the crumbs."
+        "<table><tr><th>Plan</th><th>Price</th></tr><tr><td>Pro</td><td>49</td></tr></table>"
+        "<div class='navfooter'>Prev Up Next</div></body></html>",
+        encoding="utf-8",
+    )
+    blocks = parse(page)
+    text = "\n".join(b.text for b in blocks)
+    assert "Architectural Fundamentals" in text
+    assert "client/server model" in text
+    assert "after the crumbs" in text
+    assert [b.rows for b in blocks if b.rows] == [(("Plan", "Price"), ("Pro", "49"))]
+    for gone in ("Prev", "Next", "Docs", "Chapter 1"):
+        assert gone not in text
