@@ -162,6 +162,7 @@ class Collection:
             open_space=self._open,
             follow_symlinks=follow_symlinks,
             ocr=OcrOptions(s.ocr, s.ocr_languages, s.ocr_min_text_chars, s.ocr_dpi),
+            workers=s.parse_workers,
         )
 
     # -- reading ----------------------------------------------------------------------

@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     """A file whose parsing takes longer than this is abandoned (reported, not ingested)."""
     parse_memory_mb: int = Field(2048, ge=64)
     """A file whose parser needs more memory than this is abandoned (reported, not ingested)."""
+    parse_workers: int | None = Field(None, ge=1, le=64)
+    """How many files are parsed at once, each in a sandboxed worker process of its own
+    (~400 MB each); unset means one per core, at most 8."""
 
     upload_max_mb: float = Field(500.0, gt=0)
     """The most one upload to ``rag serve`` may carry, all its files together (each

@@ -23,6 +23,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -44,6 +45,7 @@ from rag.ingest.discover import (
 )
 from rag.ingest.parse import IMAGE_SUFFIXES, OCR_OFF, SUPPORTED_SUFFIXES
 from rag.ingest.pipeline import OcrOptions, ParseLimits, Prepared, prepare
+from rag.ingest.sandbox import default_workers, set_workers
 from rag.ingest.types import VANISHED
 from rag.models.base import Embedder
 from rag.retrieval.store import Record, VectorStore
@@ -157,6 +159,7 @@ class Indexer:
         open_space: Callable[[str], VectorStore] | None = None,
         follow_symlinks: bool = False,
         ocr: OcrOptions | None = None,
+        workers: int | None = None,
     ) -> None:
         """``store``: the store, or a function that opens it (called once, when a chunk is
         to be read or written: an ingest that changes nothing never opens it).
@@ -168,7 +171,8 @@ class Indexer:
         re-embedding with an embedder whose vectors have another length).
         ``follow_symlinks``: follow links in folders that lead out of them (see
         :func:`rag.ingest.discover.discover`). ``ocr``: how scans and images are read
-        (with OCR off, images in folders are skipped)."""
+        (with OCR off, images in folders are skipped). ``workers``: how many files are
+        parsed at once, each in a sandboxed worker (default: one per core, at most 8)."""
         self._store = store
         self.embedder = embedder
         self.manifest = manifest
@@ -184,6 +188,7 @@ class Indexer:
         self.open_space = open_space
         self.follow_symlinks = follow_symlinks
         self.ocr = ocr or OcrOptions()
+        self.workers = workers or default_workers()
 
     @property
     def store(self) -> VectorStore:
@@ -199,10 +204,9 @@ class Indexer:
     ) -> IngestReport:
         """Bring the collection in line with ``paths`` (files and folders).
 
-        Files are parsed one step ahead in a worker thread while the embedder (which
-        releases the GIL) works, and chunks of several files are embedded together:
-        on a CPU, one call for 64 chunks is several times faster than 64 calls for one.
-        Each file is still stored on its own, in the crash-safe order.
+        Files are parsed in parallel, one per sandboxed worker (``workers``), a few
+        ahead; the chunks of several files are embedded together and stored in one
+        journalled commit (see :meth:`_write_batch`), in the crash-safe order.
 
         ``progress`` is called after each file, ``page_progress`` after each page of a
         PDF or TIFF being parsed (a 300-page scan takes minutes), both in this thread.
@@ -233,17 +237,17 @@ class Indexer:
                 return
             texts = [c.text for _, doc, _ in pending for c in doc.chunks]
             vectors = self.embedder.embed(texts)
-            at = 0
-            for item, doc, known in pending:
-                n = len(doc.chunks)
-                report.chunks_written += self._write(str(item.path), doc, vectors[at : at + n])
-                at += n
+            report.chunks_written += self._write_batch(
+                [(str(item.path), doc) for item, doc, _ in pending], vectors
+            )
+            for item, _, known in pending:
                 (report.updated if known else report.added).append(str(item.path))
                 finish(item, "updated" if known else "added")
             pending.clear()
 
         pages = _Pages(page_progress)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-parse") as pool:
+        set_workers(self.workers)
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rag-parse") as pool:
             for item, result in self._prepared(found, report, pool, pages):
                 if isinstance(result, str):
                     finish(item, result)
@@ -261,16 +265,31 @@ class Indexer:
     def _prepared(
         self, found: list[Found], report: IngestReport, pool: ThreadPoolExecutor, pages: _Pages
     ) -> Iterator[tuple[Found, str | tuple[Prepared, bool]]]:
-        """Each file's outcome ("unchanged", "failed"...) or its prepared chunks, in order;
-        the next file is already being parsed while the caller embeds."""
-        futures: list[tuple[Found, Future[str | tuple[Prepared, bool]]]] = []
+        """Each file's outcome ("unchanged", "failed"...) or its prepared chunks, in order.
+        Up to two files per parser worker are parsed ahead while the caller embeds and
+        commits: enough to keep every worker busy, few enough that memory stays flat.
+        Each file notes what happened to it in a report of its own, merged into
+        ``report`` here, in file order, whatever order the workers finish in."""
+        ahead = 2 * self.workers
+        futures: deque[tuple[Found, IngestReport, Future[str | tuple[Prepared, bool]]]]
+        futures = deque()
+
+        def done() -> tuple[Found, str | tuple[Prepared, bool]]:
+            head, own, future = futures.popleft()
+            result = pages.wait(future)
+            report.failed += own.failed
+            report.skipped += own.skipped
+            report.unchanged += own.unchanged
+            report.access_changed += own.access_changed
+            return head, result
+
         for item in found:
-            futures.append((item, pool.submit(self._prepare, item, report, pages)))
-            if len(futures) > 1:
-                head, future = futures.pop(0)
-                yield head, pages.wait(future)
-        for head, future in futures:
-            yield head, pages.wait(future)
+            own = IngestReport()
+            futures.append((item, own, pool.submit(self._prepare, item, own, pages)))
+            if len(futures) > ahead:
+                yield done()
+        while futures:
+            yield done()
 
     def remove(self, source: str) -> int:
         """Delete a document's chunks, manifest row and access list; the chunks removed."""
@@ -507,8 +526,52 @@ class Indexer:
         return ocr not in ("ocr", f"ocr:{self.ocr.languages}")
 
     def _write(self, source: str, doc: Prepared, vectors: Any) -> int:
-        access = list(self._access_for(source))
-        records = [
+        """Store one file's chunks (see :meth:`_write_batch`); how many."""
+        return self._write_batch([(source, doc)], vectors)
+
+    def _write_batch(self, docs: Sequence[tuple[str, Prepared]], vectors: Any) -> int:
+        """Store several files' chunks (``vectors``: all of theirs, in order) in one
+        commit; how many chunks. One manifest transaction journals every file (and sets
+        its access list and owner), one upsert stores all chunks, each file's previous
+        version is deleted, and one manifest transaction records every new version,
+        ending all the journal entries at once. A crash anywhere between leaves each file
+        journalled: the next ingest wipes and redoes them all, as for a single file. Small
+        files gain most: their commits cost more than their parse and embedding."""
+        batch = []
+        for source, doc in docs:
+            access = list(self._access_for(source))
+            batch.append((source, doc, access, self._records(source, doc, access)))
+        with self.commit_lock:
+            self.manifest.begin_writes(
+                self.collection,
+                [(source, access) for source, _, access, _ in batch],
+                self.writer.user,
+            )
+            self.store.upsert([r for *_, records in batch for r in records], vectors)
+            for source, doc, _, _ in batch:
+                self.store.delete_source(source, keep_hash=doc.content_hash)
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            self.manifest.put_all(
+                [
+                    DocumentRecord(
+                        collection=self.collection,
+                        source=source,
+                        content_hash=doc.content_hash,
+                        size=doc.size,
+                        mtime_ns=doc.mtime_ns,
+                        chunks=len(records),
+                        pages=doc.pages,
+                        file_type=doc.file_type,
+                        ingested_at=now,
+                        chunker=self._recipe(doc.path, any(c.ocr for c in doc.chunks)),
+                    )
+                    for source, doc, _, records in batch
+                ]
+            )
+        return sum(len(records) for *_, records in batch)
+
+    def _records(self, source: str, doc: Prepared, access: list[str]) -> list[Record]:
+        return [
             Record(
                 chunk_id(source, doc.content_hash, c.index),
                 c.text,
@@ -529,33 +592,6 @@ class Indexer:
             )
             for c in doc.chunks
         ]
-        with self.commit_lock:
-            self._commit(source, doc, records, vectors, access)
-        return len(records)
-
-    def _commit(
-        self, source: str, doc: Prepared, records: list[Record], vectors: Any, access: list[str]
-    ) -> None:
-        self.manifest.begin(self.collection, source, "write")
-        self.manifest.set_access(self.collection, source, access)
-        if self.writer.user is not None:
-            self.manifest.claim(self.collection, source, self.writer.user)
-        self.store.upsert(records, vectors)
-        self.store.delete_source(source, keep_hash=doc.content_hash)
-        self.manifest.put(
-            DocumentRecord(
-                collection=self.collection,
-                source=source,
-                content_hash=doc.content_hash,
-                size=doc.size,
-                mtime_ns=doc.mtime_ns,
-                chunks=len(records),
-                pages=doc.pages,
-                file_type=doc.file_type,
-                ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                chunker=self._recipe(doc.path, any(c.ocr for c in doc.chunks)),
-            )
-        )
 
     def _remove_vanished(self, root: Path, seen: set[str], report: IngestReport) -> None:
         prefix = str(root).rstrip("/") + "/"

@@ -202,6 +202,27 @@ class Manifest:
                 "INSERT OR REPLACE INTO pending VALUES (?,?,?)", (collection, source, operation)
             )
 
+    def begin_writes(
+        self, collection: str, writes: Sequence[tuple[str, Sequence[str]]], owner: str | None
+    ) -> None:
+        """Journal writes of several sources at once, before the store is touched, with
+        each one's access list and (unless it has one) ``owner``: one transaction, so
+        either every source is journalled or none is."""
+        with self._tx() as db:
+            for source, principals in writes:
+                db.execute(
+                    "INSERT OR REPLACE INTO pending VALUES (?,?,?)", (collection, source, "write")
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO access VALUES (?,?,?)",
+                    (collection, source, json.dumps(sorted(set(principals)))),
+                )
+                if owner is not None:
+                    db.execute(
+                        "INSERT OR IGNORE INTO owners VALUES (?,?,?)", (collection, source, owner)
+                    )
+            _bump(db, collection)
+
     def done(self, collection: str, source: str) -> None:
         """The operation :meth:`begin` recorded finished (when :meth:`put`/:meth:`delete`
         do not end it)."""
@@ -267,27 +288,34 @@ class Manifest:
 
     def put(self, record: DocumentRecord) -> None:
         """Record a document's new version and end its journal entry."""
+        self.put_all([record])
+
+    def put_all(self, records: Sequence[DocumentRecord]) -> None:
+        """Record several documents' new versions and end their journal entries, in one
+        transaction: all of them or none."""
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    record.collection,
-                    record.source,
-                    record.content_hash,
-                    record.size,
-                    record.mtime_ns,
-                    record.chunks,
-                    record.pages,
-                    record.file_type,
-                    record.ingested_at,
-                    record.chunker,
-                ),
-            )
-            db.execute(
-                "DELETE FROM pending WHERE collection=? AND source=?",
-                (record.collection, record.source),
-            )
-            _bump(db, record.collection)
+            for record in records:
+                db.execute(
+                    "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        record.collection,
+                        record.source,
+                        record.content_hash,
+                        record.size,
+                        record.mtime_ns,
+                        record.chunks,
+                        record.pages,
+                        record.file_type,
+                        record.ingested_at,
+                        record.chunker,
+                    ),
+                )
+                db.execute(
+                    "DELETE FROM pending WHERE collection=? AND source=?",
+                    (record.collection, record.source),
+                )
+            for collection in {r.collection for r in records}:
+                _bump(db, collection)
 
     def touch(self, collection: str, source: str, mtime_ns: int) -> None:
         """Record a new mtime for a file whose content did not change."""

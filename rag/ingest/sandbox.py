@@ -38,6 +38,10 @@ index; it can still connect to Unix sockets that exist as files; and the kernel
 itself is as exposed to it as to any unprivileged process. A parent killed outright
 leaves its scratch folder behind, emptied by the worker as it exits.
 
+Files parse in parallel in a pool of such workers (:class:`SandboxPool`; one per core
+by default, ``RAG_PARSE_WORKERS``), each a :class:`Sandbox` of its own with its own
+limits, so a file that kills or hangs one worker leaves the others parsing.
+
 Not :mod:`multiprocessing`: its spawn method re-imports the parent's ``__main__``
 module in the child (a CLI, a notebook, a benchmark script), and a worker killed in a
 process pool breaks the pool. The parent and the worker talk over a socket pair
@@ -78,9 +82,12 @@ __all__ = [
     "OnPage",
     "ParseLimits",
     "Sandbox",
+    "SandboxPool",
+    "default_workers",
     "parse_in_sandbox",
     "prestart",
     "read_reply",
+    "set_workers",
 ]
 
 log = logging.getLogger(__name__)
@@ -713,13 +720,118 @@ def _limit_address_space(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
 
 
-_SHARED = Sandbox()
+class SandboxPool:
+    """Up to ``size`` :class:`Sandbox` es, each with a worker of its own, so that files
+    parse in parallel. Each file goes to an idle sandbox; a new one (and its worker) is
+    started only when all are busy and fewer than ``size`` exist. Each sandbox keeps its
+    own limits, checks and replacement: a hostile file that kills or hangs one worker
+    leaves the others parsing. Thread-safe."""
+
+    def __init__(self, size: int = 1) -> None:
+        self._free = threading.Condition()
+        self._idle: list[Sandbox] = []
+        self._boxes: list[Sandbox] = []
+        self.size = max(1, size)
+
+    @property
+    def starts(self) -> int:
+        """Worker processes started, in all the sandboxes."""
+        return sum(box.starts for box in self._boxes)
+
+    @property
+    def protections(self) -> dict[str, str] | None:
+        """How the latest worker to get ready is confined (see :class:`Sandbox`)."""
+        known = [box.protections for box in self._boxes if box.protections is not None]
+        return known[-1] if known else None
+
+    def resize(self, size: int) -> None:
+        """At most ``size`` workers from now on (busy ones above it stop when done)."""
+        with self._free:
+            self.size = max(1, size)
+            while len(self._boxes) > self.size and self._idle:
+                box = self._idle.pop()
+                self._boxes.remove(box)
+                box.close()
+            self._free.notify_all()
+
+    def parse(
+        self,
+        path: Path,
+        limits: ParseLimits,
+        ocr: OcrOptions | None = None,
+        progress: OnPage | None = None,
+    ) -> list[Block]:
+        """The blocks of ``path`` from the first idle worker (see :meth:`Sandbox.parse`)."""
+        box = self._take()
+        try:
+            return box.parse(path, limits, ocr, progress)
+        finally:
+            self._give(box)
+
+    def prestart(self) -> None:
+        """Start one worker now, without waiting for it (see :meth:`Sandbox.prestart`)."""
+        box = self._take()
+        try:
+            box.prestart()
+        finally:
+            self._give(box)
+
+    def close(self) -> None:
+        """Stop every worker (a later parse starts others)."""
+        with self._free:
+            boxes = list(self._boxes)
+        for box in boxes:
+            box.close()
+
+    def _take(self) -> Sandbox:
+        with self._free:
+            while True:
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._boxes) < self.size:
+                    box = Sandbox()
+                    self._boxes.append(box)
+                    return box
+                self._free.wait()
+
+    def _give(self, box: Sandbox) -> None:
+        with self._free:
+            if len(self._boxes) > self.size:
+                self._boxes.remove(box)
+                box.close()
+            else:
+                self._idle.append(box)
+            self._free.notify()
+
+    def _forget(self) -> None:
+        """In a forked child: the workers belong to the parent."""
+        self._free = threading.Condition()
+        self._idle, self._boxes = [], []
+
+
+def default_workers() -> int:
+    """How many parser workers to run when not told: one per core the process may use,
+    at most 8 (each takes ~400 MB)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+_SHARED = SandboxPool(1)
 atexit.register(_SHARED.close)
 os.register_at_fork(after_in_child=_SHARED._forget)
 
 
+def set_workers(size: int) -> None:
+    """How many parser workers this process's shared pool may run."""
+    _SHARED.resize(size)
+
+
 def prestart() -> None:
-    """Start this process's shared worker ahead of the first file (see Sandbox.prestart)."""
+    """Start one of this process's shared workers ahead of the first file (see
+    Sandbox.prestart)."""
     _SHARED.prestart()
 
 
@@ -729,5 +841,6 @@ def parse_in_sandbox(
     ocr: OcrOptions | None = None,
     progress: OnPage | None = None,
 ) -> list[Block]:
-    """Parse ``path`` in this process's shared worker (started on first use)."""
+    """Parse ``path`` in one of this process's shared workers (started on first use;
+    as many as :func:`set_workers` allows parse at once)."""
     return _SHARED.parse(path, limits, ocr, progress)

@@ -143,3 +143,63 @@ def test_a_new_embedder_re_embeds_the_collection_without_parsing(
     # With nothing to do, an ingest never opens the vector store (nor imports chromadb).
     idle = Assistant(Settings(data_dir=data))
     assert idle.ingest([corpus]).unchanged and not idle.collection().opened
+
+
+def test_a_crash_inside_a_batch_commit_leaves_a_clean_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small files are stored several to a commit. A crash after the batch's chunks are
+    in the store but before its manifest rows are (here: the second file's cleanup
+    fails) leaves every file of the batch journalled; the next ingest wipes and redoes
+    them all, and the index is exactly a clean ingest's."""
+    from rag.retrieval.chroma import ChromaStore
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"note-{i}.txt").write_text(f"Note {i}: the boiler in room {i} was serviced.")
+    data = tmp_path / "data"
+    real = ChromaStore.delete_source
+    calls = []
+
+    def crash(self: ChromaStore, source: str, keep_hash: str | None = None) -> int:
+        calls.append(source)
+        if keep_hash is not None and len(calls) == 2:
+            raise KeyboardInterrupt("killed mid-batch")
+        return real(self, source, keep_hash)
+
+    monkeypatch.setattr(ChromaStore, "delete_source", crash)
+    with pytest.raises(KeyboardInterrupt):
+        Assistant(Settings(data_dir=data)).ingest([folder])
+    monkeypatch.setattr(ChromaStore, "delete_source", real)
+
+    again = Assistant(Settings(data_dir=data))
+    report = again.ingest([folder])
+    assert len(report.repaired) == 6  # the whole batch was journalled
+    assert len(report.added) == 6 and not report.failed
+    assert again.collection().check() == []
+    clean = Assistant(Settings(data_dir=tmp_path / "clean"))
+    clean.ingest([folder])
+    assert again.collection().store.count() == clean.collection().store.count()
+    assert [d.source for d in again.documents()] == [d.source for d in clean.documents()]
+
+
+def test_parallel_workers_report_every_file_once_in_order(tmp_path: Path) -> None:
+    """Two parser workers finish files out of order; progress still counts each file
+    once against the right total, and the report lists them in the order found."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("employee_handbook.docx", "travel_expense_policy.md", "intranet_faq.html"):
+        shutil.copy(SAMPLE_DOCS / name, folder)
+    for i in range(5):
+        (folder / f"small-{i}.txt").write_text(f"Small note {i} about the car park.")
+    (folder / "empty.txt").write_bytes(b"")
+    seen: list[tuple[str, str, int, int]] = []
+    a = Assistant(Settings(data_dir=tmp_path / "data", parse_workers=2))
+    report = a.ingest([folder], progress=lambda *event: seen.append(event))
+    names = sorted(p.name for p in folder.iterdir())
+    # Written files are reported when their batch is stored, after any failure found meanwhile.
+    assert sorted(Path(path).name for path, *_ in seen) == names
+    assert [(done, total) for *_, done, total in seen] == [(i + 1, 9) for i in range(9)]
+    assert [Path(p).name for p in report.added] == [n for n in names if n != "empty.txt"]
+    assert [Path(f.path).name for f in report.failed] == ["empty.txt"]

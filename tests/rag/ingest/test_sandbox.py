@@ -23,7 +23,7 @@ import pytest
 
 from rag.errors import ParseError
 from rag.ingest.parse import SUPPORTED_SUFFIXES, parse
-from rag.ingest.sandbox import MalformedReply, ParseLimits, Sandbox, read_reply
+from rag.ingest.sandbox import MalformedReply, ParseLimits, Sandbox, SandboxPool, read_reply
 from rag.ingest.types import Block
 from tests.conftest import ROOT, SAMPLE_DOCS
 
@@ -209,6 +209,32 @@ def test_the_confined_worker_parses_every_sample_as_in_process() -> None:
     finally:
         sandbox.close()
     assert not scratch.exists()  # removed with its worker
+
+
+def test_a_pool_parses_at_once_and_a_hostile_file_stops_only_its_own_worker(
+    tmp_path: Path,
+) -> None:
+    """Two workers: while one is killed at the memory limit by a hostile file, the other
+    parses good files; the pool then carries on with a fresh worker."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    big = tmp_path / "big.txt"
+    big.write_text(("many words in a paragraph " * 40 + "\n\n") * 40_000, encoding="utf-8")
+    good = SAMPLE_DOCS / "it_security_notes.txt"
+    expected = parse(good)
+    pool = SandboxPool(2)
+    limits = ParseLimits(timeout_s=120, memory_mb=1024)
+    try:
+        with ThreadPoolExecutor(2) as threads:
+            hostile = threads.submit(pool.parse, big, ParseLimits(timeout_s=120, memory_mb=100))
+            goods = [threads.submit(pool.parse, good, limits) for _ in range(3)]
+            assert [f.result() for f in goods] == [expected] * 3
+            with pytest.raises(ParseError, match="memory"):
+                hostile.result()
+        assert pool.starts >= 2  # each in a worker of its own
+        assert pool.parse(good, limits) == expected  # the killed one is replaced
+    finally:
+        pool.close()
 
 
 # -- messages -----------------------------------------------------------------------------
