@@ -4,6 +4,8 @@
     python bench/ingest_profile.py --quick     # 10 pages, 40 CISI files, 3 of each sample
     python bench/ingest_profile.py --cprofile 12   # also the top 12 functions of each format's
                                                # parse and of the parent's side of its ingest
+    python bench/ingest_profile.py --quick --pool  # also each format's ingest with the parser
+                                               # pool starting every worker at once, then lazily
 
 Corpora: HTML is the PostgreSQL 15 manual (``make bench-data``), TXT-1K is CISI abstracts
 as one small file each (``../shared/eval/cisi``); PDF, DOCX, XLSX, PPTX, EML, MD, CSV and
@@ -22,6 +24,11 @@ Stages, each timed on its own, in this process, file by file (ms per file):
               end to end (discovery, hashing, keyword index included), per file;
   other       ingest - (round trip + chunk + embed + commit): what no stage above covers,
               or overlap where it is negative (the indexer parses one file ahead).
+
+``--pool`` times each format's end to end ingest twice more, each time from a fresh
+parser pool with one warm worker, as a process that has parsed before has: with the
+pool starting a worker whenever all are busy (``eager``, as first built) and starting
+one only when the files left repay its start (``lazy``).
 
 The machine's other load moves absolute times; compare ratios within one run.
 ``--cprofile`` runs cProfile over the in-process parse (what the worker spends) and over
@@ -107,8 +114,31 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return value, time.perf_counter() - t
 
 
+def compare_pool(name: str, files: list[Path], tmp: Path, embedder: Any) -> dict[str, Any]:
+    """Seconds and worker starts of an ingest of ``files``, from a fresh shared pool with
+    one warm worker, eager then lazy."""
+    from rag import Assistant, Settings
+    from rag.ingest import sandbox
+    from rag.ingest.sandbox import ParseLimits, SandboxPool
+
+    out = {}
+    for mode in ("eager", "lazy"):
+        shared = sandbox._SHARED
+        sandbox._SHARED = SandboxPool(1, lazy=mode == "lazy")
+        try:
+            sandbox._SHARED.parse(ROOT / "sample_docs" / SAMPLES["txt"], ParseLimits())
+            warm = sandbox._SHARED.starts
+            ingester = Assistant(Settings(data_dir=tmp / f"pool-{mode}-{name}"), embedder=embedder)
+            report, seconds = timed(lambda i=ingester: i.ingest([files[0].parent]))
+            out[mode] = (seconds, sandbox._SHARED.starts - warm, report.chunks_written)
+        finally:
+            sandbox._SHARED.close()
+            sandbox._SHARED = shared
+    return out
+
+
 def profile_format(
-    name: str, files: list[Path], tmp: Path, top: int, sandbox: Any, embedder: Any
+    name: str, files: list[Path], tmp: Path, top: int, sandbox: Any, embedder: Any, pool: bool
 ) -> dict[str, Any]:
     from rag import Assistant, Settings
     from rag.errors import ParseError
@@ -188,7 +218,10 @@ def profile_format(
     if parent:
         parent.disable()
     s["other"] = s["ingest"] - (s["round trip"] + s["chunk"] + s["embed"] + s["commit"])
+    if pool:
+        result_pool = compare_pool(name, files, tmp, embedder)
     result = {
+        "pool": result_pool if pool else None,
         "files": len(files),
         "failed": failed,
         "kb": sum(f.stat().st_size for f in files) / 1024 / len(files),
@@ -234,6 +267,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=8, help="copies of each sample file")
     parser.add_argument("--formats", help="comma-separated subset, e.g. html,pdf,txt-1k")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="top N functions")
+    parser.add_argument(
+        "--pool", action="store_true", help="also ingest with the pool eager, then lazy"
+    )
     args = parser.parse_args()
     if args.quick:
         args.pages, args.cisi, args.copies = 10, 40, 3
@@ -264,7 +300,9 @@ def main() -> None:
         )
         results = {}
         for fmt, files in sets.items():
-            results[fmt] = profile_format(fmt, files, tmp, args.cprofile, sandbox, embedder)
+            results[fmt] = profile_format(
+                fmt, files, tmp, args.cprofile, sandbox, embedder, args.pool
+            )
         sandbox.close()
     print_table(results)
     if args.cprofile:
@@ -294,6 +332,20 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
         "ratio: ingest chunks/s over the embedder's alone (issue 17: >= 0.8 on the manual, "
         ">= 0.5 on small files)"
     )
+    if not any(r["pool"] for r in results.values()):
+        return
+    print(
+        f"\n{'format':7} {'files':>5}  {'eager ms/file':>13} {'starts':>6}"
+        f"  {'lazy ms/file':>12} {'starts':>6}  {'lazy/eager':>10}"
+    )
+    for fmt, r in results.items():
+        (e, e_starts, _), (lz, l_starts, _) = r["pool"]["eager"], r["pool"]["lazy"]
+        n = max(r["files"], 1)
+        print(
+            f"{fmt:7} {r['files']:5d}  {1000 * e / n:13.1f} {e_starts:6d}"
+            f"  {1000 * lz / n:12.1f} {l_starts:6d}  {lz / e:10.2f}"
+        )
+    print("each from a fresh pool with one warm worker; starts: workers started during the ingest")
 
 
 if __name__ == "__main__":

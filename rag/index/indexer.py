@@ -45,7 +45,7 @@ from rag.ingest.discover import (
 )
 from rag.ingest.parse import IMAGE_SUFFIXES, OCR_OFF, SUPPORTED_SUFFIXES
 from rag.ingest.pipeline import OcrOptions, ParseLimits, Prepared, prepare
-from rag.ingest.sandbox import default_workers, set_workers
+from rag.ingest.sandbox import default_workers, expect_files, set_workers
 from rag.ingest.types import VANISHED
 from rag.models.base import Embedder
 from rag.retrieval.store import Record, VectorStore
@@ -268,6 +268,8 @@ class Indexer:
         """Each file's outcome ("unchanged", "failed"...) or its prepared chunks, in order.
         Up to two files per parser worker are parsed ahead while the caller embeds and
         commits: enough to keep every worker busy, few enough that memory stays flat.
+        The files are announced to the parser pool, which starts another worker only
+        when those left are expected to repay its start.
         Each file notes what happened to it in a report of its own, merged into
         ``report`` here, in file order, whatever order the workers finish in."""
         ahead = 2 * self.workers
@@ -283,13 +285,23 @@ class Indexer:
             report.access_changed += own.access_changed
             return head, result
 
-        for item in found:
-            own = IngestReport()
-            futures.append((item, own, pool.submit(self._prepare, item, own, pages)))
-            if len(futures) > ahead:
+        def prepare(item: Found, own: IngestReport) -> str | tuple[Prepared, bool]:
+            expect_files(-1)  # started on: no longer to come
+            return self._prepare(item, own, pages)
+
+        expect_files(len(found))  # so the parser pool starts as many workers as will pay
+        submitted = 0
+        try:
+            for item in found:
+                own = IngestReport()
+                futures.append((item, own, pool.submit(prepare, item, own)))
+                submitted += 1
+                if len(futures) > ahead:
+                    yield done()
+            while futures:
                 yield done()
-        while futures:
-            yield done()
+        finally:
+            expect_files(submitted - len(found))  # those never submitted (an error)
 
     def remove(self, source: str) -> int:
         """Delete a document's chunks, manifest row and access list; the chunks removed."""

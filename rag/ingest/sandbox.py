@@ -84,6 +84,7 @@ __all__ = [
     "Sandbox",
     "SandboxPool",
     "default_workers",
+    "expect_files",
     "parse_in_sandbox",
     "prestart",
     "read_reply",
@@ -138,6 +139,10 @@ class Sandbox:
         self._worker: _Worker | None = None
         self.starts = 0
         self.protections: dict[str, str] | None = None
+        self.start_s: float | None = None
+        """How long the latest worker the caller had to wait for took to get ready."""
+        self.parse_s: float | None = None
+        """How long the latest file took, once the worker was ready."""
 
     def parse(
         self,
@@ -154,7 +159,7 @@ class Sandbox:
             try:
                 return self._run(worker, path, limits, ocr or OcrOptions(), progress, usage)
             finally:
-                seconds = time.perf_counter() - usage.started
+                seconds = self.parse_s = time.perf_counter() - usage.started
                 log.debug(PARSED, printable_path(path), seconds, usage.peak >> 20, usage.end)
 
     def _run(
@@ -237,12 +242,15 @@ class Sandbox:
         except (EOFError, OSError, TimeoutError, ValueError) as exc:
             self._discard()
             raise ParseError(path, f"the parser process could not start ({exc})") from exc
+        waited = time.perf_counter() - waited
+        if waited > _POLL_S:  # it got ready just now: how long a start takes
+            self.start_s = time.monotonic() - worker.spawned
         log.info(
             "parser worker %d ready %.1f s after its start (waited %.1f s); confined: "
             "network %s, files %s",
             worker.pid,
             time.monotonic() - worker.spawned,
-            time.perf_counter() - waited,
+            waited,
             self.protections["network"],
             self.protections["files"],
         )
@@ -720,18 +728,36 @@ def _limit_address_space(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
 
 
+#: What the pool assumes a worker's start costs until it has timed one (see ``_START_TIMEOUT_S``).
+_START_GUESS_S = 4.0
+#: Another worker must be expected to save this many times its own start (see
+#: :meth:`SandboxPool._worth_another`).
+_PAYBACK = 2.0
+
+
 class SandboxPool:
     """Up to ``size`` :class:`Sandbox` es, each with a worker of its own, so that files
-    parse in parallel. Each file goes to an idle sandbox; a new one (and its worker) is
-    started only when all are busy and fewer than ``size`` exist. Each sandbox keeps its
-    own limits, checks and replacement: a hostile file that kills or hangs one worker
-    leaves the others parsing. Thread-safe."""
+    parse in parallel. Each file goes to an idle sandbox. Each sandbox keeps its own
+    limits, checks and replacement: a hostile file that kills or hangs one worker leaves
+    the others parsing. Thread-safe.
 
-    def __init__(self, size: int = 1) -> None:
+    A worker's start costs seconds of a core (imports, spaCy), more than a small ingest
+    can win back, so when all are busy another is started only when the files still to
+    parse are expected to repay it (see :meth:`_worth_another`): callers announce them
+    with :meth:`expect`. ``lazy=False`` starts one whenever all are busy (as many as
+    ``size``), whatever is left to do."""
+
+    def __init__(self, size: int = 1, lazy: bool = True) -> None:
         self._free = threading.Condition()
         self._idle: list[Sandbox] = []
         self._boxes: list[Sandbox] = []
+        self._busy: dict[Sandbox, float] = {}  # when each busy one took its file
+        self._waiting = 0  # files waiting for a worker
+        self._expected = 0  # files announced (:meth:`expect`) not yet waiting
+        self._parse_s: float | None = None  # a file's parse, a moving average
+        self._start_s = _START_GUESS_S
         self.size = max(1, size)
+        self.lazy = lazy
 
     @property
     def starts(self) -> int:
@@ -752,6 +778,13 @@ class SandboxPool:
                 box = self._idle.pop()
                 self._boxes.remove(box)
                 box.close()
+            self._free.notify_all()
+
+    def expect(self, files: int) -> None:
+        """``files`` more files (fewer, if negative) will be parsed soon: each caller
+        announces its files, and withdraws each as it starts on it (parsed or not)."""
+        with self._free:
+            self._expected = max(0, self._expected + files)
             self._free.notify_all()
 
     def parse(
@@ -785,28 +818,68 @@ class SandboxPool:
 
     def _take(self) -> Sandbox:
         with self._free:
-            while True:
-                if self._idle:
-                    return self._idle.pop()
-                if len(self._boxes) < self.size:
-                    box = Sandbox()
-                    self._boxes.append(box)
-                    return box
-                self._free.wait()
+            self._waiting += 1
+            try:
+                while True:
+                    if self._idle:
+                        box = self._idle.pop()
+                        break
+                    if len(self._boxes) < self.size and self._worth_another():
+                        box = Sandbox()
+                        self._boxes.append(box)
+                        log.debug("parser worker %d of %d started", len(self._boxes), self.size)
+                        break
+                    # Woken when a worker is free or more files are announced; the
+                    # timeout lets a long parse (a big scan) count as it goes on.
+                    self._free.wait(timeout=1.0)
+            finally:
+                self._waiting -= 1
+            self._busy[box] = time.monotonic()
+            return box
+
+    def _worth_another(self) -> bool:
+        """Whether to start another worker, all those running being busy. With ``k``
+        busy and ``n`` files to go (waiting or announced) at ``p`` seconds each, one
+        more saves about ``n p / k - n p / (k + 1) = n p / (k (k + 1))`` seconds at best;
+        it must save ``_PAYBACK`` times its start, which takes a core from the parses
+        and the embedder meanwhile. ``p``: the average parse so far, or the longest
+        running one if longer; unknown before a first file, so the first file always
+        runs alone: a small ingest never pays for a worker it cannot use."""
+        running = len(self._boxes)
+        if not self.lazy or running == 0:
+            return True
+        now = time.monotonic()
+        longest = max((now - since for since in self._busy.values()), default=0.0)
+        per_file = max(self._parse_s or 0.0, longest if longest > self._start_s else 0.0)
+        if per_file == 0.0:
+            return False
+        files = self._waiting + self._expected
+        saved = files * per_file / (running * (running + 1))
+        return saved > _PAYBACK * self._start_s
 
     def _give(self, box: Sandbox) -> None:
         with self._free:
+            self._busy.pop(box, None)
+            if box.parse_s is not None:
+                a = 0.3  # recent files weigh most: an ingest moves from format to format
+                p = self._parse_s
+                self._parse_s = box.parse_s if p is None else (1 - a) * p + a * box.parse_s
+                box.parse_s = None
+            if box.start_s is not None:
+                self._start_s = box.start_s
+                box.start_s = None
             if len(self._boxes) > self.size:
                 self._boxes.remove(box)
                 box.close()
             else:
                 self._idle.append(box)
-            self._free.notify()
+            self._free.notify_all()
 
     def _forget(self) -> None:
         """In a forked child: the workers belong to the parent."""
         self._free = threading.Condition()
-        self._idle, self._boxes = [], []
+        self._idle, self._boxes, self._busy = [], [], {}
+        self._waiting = self._expected = 0
 
 
 def default_workers() -> int:
@@ -827,6 +900,12 @@ os.register_at_fork(after_in_child=_SHARED._forget)
 def set_workers(size: int) -> None:
     """How many parser workers this process's shared pool may run."""
     _SHARED.resize(size)
+
+
+def expect_files(files: int) -> None:
+    """Announce ``files`` files to be parsed soon (negative: withdraw them), so the
+    shared pool knows whether another worker would pay (see :class:`SandboxPool`)."""
+    _SHARED.expect(files)
 
 
 def prestart() -> None:

@@ -16,6 +16,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,14 +216,15 @@ def test_a_pool_parses_at_once_and_a_hostile_file_stops_only_its_own_worker(
     tmp_path: Path,
 ) -> None:
     """Two workers: while one is killed at the memory limit by a hostile file, the other
-    parses good files; the pool then carries on with a fresh worker."""
+    parses good files; the pool then carries on with a fresh worker. (``lazy=False``:
+    the second worker starts at once, though four files would not repay its start.)"""
     from concurrent.futures import ThreadPoolExecutor
 
     big = tmp_path / "big.txt"
     big.write_text(("many words in a paragraph " * 40 + "\n\n") * 40_000, encoding="utf-8")
     good = SAMPLE_DOCS / "it_security_notes.txt"
     expected = parse(good)
-    pool = SandboxPool(2)
+    pool = SandboxPool(2, lazy=False)
     limits = ParseLimits(timeout_s=120, memory_mb=1024)
     try:
         with ThreadPoolExecutor(2) as threads:
@@ -233,6 +235,41 @@ def test_a_pool_parses_at_once_and_a_hostile_file_stops_only_its_own_worker(
                 hostile.result()
         assert pool.starts >= 2  # each in a worker of its own
         assert pool.parse(good, limits) == expected  # the killed one is replaced
+    finally:
+        pool.close()
+
+
+def test_a_pool_starts_a_second_worker_only_for_work_that_repays_it() -> None:
+    """Ten small files announced and parsed two at a time: one worker parses them all
+    (a second one's start would cost more than it saves). Once enough work is announced
+    to repay a start, the next file that finds every worker busy gets a worker of its
+    own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    good = SAMPLE_DOCS / "it_security_notes.txt"
+    expected = parse(good)
+    limits = ParseLimits(timeout_s=120, memory_mb=1024)
+    pool = SandboxPool(2)
+
+    def one() -> list[Block]:
+        pool.expect(-1)
+        return pool.parse(good, limits)
+
+    try:
+        pool.expect(10)
+        with ThreadPoolExecutor(2) as threads:
+            assert [f.result() for f in [threads.submit(one) for _ in range(10)]] == [expected] * 10
+        assert pool.starts == 1
+        # As many files as would take 5 x the measured start to parse on one worker: a
+        # second worker saves about half that, more than twice its start.
+        assert pool._parse_s is not None
+        pool.expect(round(5 * pool._start_s / pool._parse_s))
+        with pool._free:
+            pool._busy[pool._idle[0]] = time.monotonic()  # the one worker is busy
+            assert pool._worth_another()
+            pool.expect(-(10**9))
+            assert not pool._worth_another()  # no more to come: not worth it
+            pool._busy.clear()
     finally:
         pool.close()
 
