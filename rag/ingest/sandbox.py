@@ -143,6 +143,8 @@ class Sandbox:
         """How long the latest worker the caller had to wait for took to get ready."""
         self.parse_s: float | None = None
         """How long the latest file took, once the worker was ready."""
+        self.parsing_since: float | None = None
+        """When the file being parsed went to the ready worker (``time.monotonic``)."""
 
     def parse(
         self,
@@ -156,9 +158,11 @@ class Sandbox:
         with self._lock:
             worker = self._ready_worker(path)
             usage = _Usage(worker.rss())
+            self.parsing_since = time.monotonic()
             try:
                 return self._run(worker, path, limits, ocr or OcrOptions(), progress, usage)
             finally:
+                self.parsing_since = None
                 seconds = self.parse_s = time.perf_counter() - usage.started
                 log.debug(PARSED, printable_path(path), seconds, usage.peak >> 20, usage.end)
 
@@ -751,7 +755,6 @@ class SandboxPool:
         self._free = threading.Condition()
         self._idle: list[Sandbox] = []
         self._boxes: list[Sandbox] = []
-        self._busy: dict[Sandbox, float] = {}  # when each busy one took its file
         self._waiting = 0  # files waiting for a worker
         self._expected = 0  # files announced (:meth:`expect`) not yet waiting
         self._parse_s: float | None = None  # a file's parse, a moving average
@@ -834,7 +837,6 @@ class SandboxPool:
                     self._free.wait(timeout=1.0)
             finally:
                 self._waiting -= 1
-            self._busy[box] = time.monotonic()
             return box
 
     def _worth_another(self) -> bool:
@@ -849,7 +851,8 @@ class SandboxPool:
         if not self.lazy or running == 0:
             return True
         now = time.monotonic()
-        longest = max((now - since for since in self._busy.values()), default=0.0)
+        since = [box.parsing_since for box in self._boxes if box.parsing_since is not None]
+        longest = max((now - t for t in since), default=0.0)  # not counting starts
         per_file = max(self._parse_s or 0.0, longest if longest > self._start_s else 0.0)
         if per_file == 0.0:
             return False
@@ -859,7 +862,6 @@ class SandboxPool:
 
     def _give(self, box: Sandbox) -> None:
         with self._free:
-            self._busy.pop(box, None)
             if box.parse_s is not None:
                 a = 0.3  # recent files weigh most: an ingest moves from format to format
                 p = self._parse_s
@@ -878,7 +880,7 @@ class SandboxPool:
     def _forget(self) -> None:
         """In a forked child: the workers belong to the parent."""
         self._free = threading.Condition()
-        self._idle, self._boxes, self._busy = [], [], {}
+        self._idle, self._boxes = [], []
         self._waiting = self._expected = 0
 
 

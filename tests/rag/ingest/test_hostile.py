@@ -558,6 +558,11 @@ def _gone(pid: int, timeout: float) -> bool:
 
 
 def test_a_crashed_worker_is_a_clear_error_and_is_replaced(outcome: Outcome) -> None:
+    from rag.ingest.sandbox import set_workers
+
+    # One worker, the one killed: the ingest above may have started a second one while
+    # the first was stuck on a slow file.
+    set_workers(1)
     limits = ParseLimits(timeout_s=60, memory_mb=MEMORY_MB)
     slow = outcome.folder / "slow.pdf"
     parse_in_sandbox(outcome.folder / "good.txt", limits)  # a worker is running
