@@ -66,6 +66,11 @@ class AuthError(RagError):
 class SignInThrottled(AuthError):
     """Too many sign-ins failed in a row, for this name or from this client: wait."""
 
+    def __init__(self, wait_s: int) -> None:
+        super().__init__(f"too many failed sign-ins: try again in {wait_s} s")
+        #: Whole seconds until the next attempt is heard (HTTP's Retry-After).
+        self.retry_after = wait_s
+
 
 class AccessDenied(RagError):
     """The signed-in user (or nobody) may not do this."""

@@ -116,7 +116,7 @@ def install(app: FastAPI) -> None:
         status, body = translate(exc)
         headers = {}
         if isinstance(exc, SignInThrottled):
-            headers["Retry-After"] = "".join(c for c in str(exc) if c.isdigit()) or "1"
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(body, status, headers=headers)
 
     async def on_invalid(request: Request, exc: Exception) -> JSONResponse:

@@ -252,7 +252,7 @@ class Users:
         keys = [f"user:{name}"] + ([f"client:{client}"] if client else [])
         wait = self._wait(keys)
         if wait > 0:
-            raise SignInThrottled(f"too many failed sign-ins: try again in {math.ceil(wait)} s")
+            raise SignInThrottled(math.ceil(wait))
         try:
             with _CHECKS:  # 64 MiB an Argon2 check: a flood must not become a memory flood
                 user = self._check(name, password)
@@ -329,7 +329,7 @@ class Users:
         keys = ([f"key:{key_id}"] if key_id else []) + ([f"client:{client}"] if client else [])
         wait = self._wait(keys) if keys else 0.0
         if wait > 0:
-            raise SignInThrottled(f"too many failed sign-ins: try again in {math.ceil(wait)} s")
+            raise SignInThrottled(math.ceil(wait))
         with self._lock:
             row = (
                 self._conn()
