@@ -12,14 +12,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from rag.sqlite import connect
+from rag.sqlite import Database
 
 __all__ = ["Job", "Jobs"]
 
@@ -76,18 +73,10 @@ class Job:
         return out
 
 
-class Jobs:
+class Jobs(Database):
     """The job table. Safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            self._db = connect(self.path, _SCHEMA)
-        return self._db
+    SCHEMA = _SCHEMA
 
     def new(self, owner: str | None, collection: str, total: int) -> Job:
         job = Job(secrets.token_hex(12), owner, collection, total=total)

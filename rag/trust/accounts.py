@@ -30,11 +30,10 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import AccessDenied, AuthError, InvalidInput, SignInThrottled
-from rag.sqlite import connect
+from rag.sqlite import Database
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -170,18 +169,10 @@ class ApiKey:
         }
 
 
-class Users:
+class Users(Database):
     """The account database. Safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            self._db = connect(self.path, _SCHEMA)
-        return self._db
+    SCHEMA = _SCHEMA
 
     def active(self) -> bool:
         """True once any account exists: from then on, reading needs a signed-in user."""

@@ -25,7 +25,6 @@ import json
 import os
 import secrets
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.privacy import private_dir
-from rag.sqlite import connect
+from rag.sqlite import Database
 
 __all__ = ["AuditEntry", "AuditLog", "audit_key"]
 
@@ -121,29 +120,25 @@ def _short(source: str) -> str:
     return Path(source).name
 
 
-class AuditLog:
+class AuditLog(Database):
     """Append and read audit entries. Safe to share between threads and processes.
 
     ``key_file`` holds the MAC key; the chain's head is kept beside it, in a file named
     after the log's path, so several data directories can share one key."""
 
+    SCHEMA = _SCHEMA
+
     def __init__(self, path: Path, key_file: Path) -> None:
-        self.path = path
+        super().__init__(path)
         self.key_file = key_file
         digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
         self.head_file = key_file.with_name(f"audit-head-{digest}.json")
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
         self._key: bytes | None = None
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            db = connect(self.path, _SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
-            if "keyed" not in columns:
-                db.execute(_KEYED)
-            self._db = db
-        return self._db
+    def _upgrade(self, db: sqlite3.Connection) -> None:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+        if "keyed" not in columns:
+            db.execute(_KEYED)
 
     @property
     def key(self) -> bytes:
