@@ -219,27 +219,15 @@ class Collection:
             passages = retriever.search(query, k, mode, scope, readers)
         return self._current(passages)
 
-    def coverage(
-        self, question: str, texts: Sequence[str], readers: Principals[str] | None
-    ) -> float:
-        """IDF-weighted share of the question's terms in ``texts``, the IDF counted over
-        what ``readers`` may read (see :meth:`KeywordIndex.coverage`)."""
-        return self.keyword_index().coverage(question, texts, readers)
-
-    def term_weights(
-        self, terms: Sequence[str], readers: Principals[str] | None
-    ) -> dict[str, float]:
-        """The inverse document frequency of each (stemmed) term, counted over the chunks
-        ``readers`` may read: how telling a word of a question is in this collection."""
-        return self.keyword_index().idf(terms, readers)
-
     def vocabulary(self, readers: Principals[str] | None) -> Vocabulary:
         """What the collection says, as far as ``readers`` may read it: the relevance
-        gate's and the extractive answer's view of words."""
+        gate's and the extractive answer's view of words, all from one version of the
+        keyword index (it is looked up once, not at each use)."""
+        index = self.keyword_index()
         return Vocabulary(
-            coverage=lambda question, texts: self.coverage(question, texts, readers),
-            unseen=lambda terms: self.keyword_index().unseen(terms, readers),
-            weights=lambda terms: self.term_weights(terms, readers),
+            coverage=lambda question, texts: index.coverage(question, texts, readers),
+            unseen=lambda terms: index.unseen(terms, readers),
+            weights=lambda terms: index.idf(terms, readers),
         )
 
     def _current(self, passages: list[Passage]) -> list[Passage]:
