@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 
 from rag import Assistant, Settings
 from rag.models.bundled import bundled_chat_model
+from tests.integration.ui_server import free_port
 from tests.ui_text import shown
 
 pytestmark = pytest.mark.slow
@@ -32,12 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 RAG = [sys.executable, "-m", "rag.cli"]
 QUESTION = "How many users were affected by the March server room outage?"
 DOCS = ["incident_report_2026-03.pdf", "travel_expense_policy.md", "it_security_notes.txt"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -324,7 +318,7 @@ def test_a_server_killed_mid_answer_ends_in_the_extractive_answer(
     stream = a.ask_stream(QUESTION)
     pieces = stream.tokens()
     assert next(pieces)
-    threading.Thread(target=server.stop).start()
+    server.stop()  # at once: a short answer could otherwise finish before the kill
     shown = list(pieces)
     answer = stream.answer
     assert answer.model_error and server.url in answer.model_error, answer
