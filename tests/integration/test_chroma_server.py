@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.integration.ui_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -50,12 +51,6 @@ class ChromaServer:
         return self.log.read_text(errors="replace") if self.log.exists() else "(no output)"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _heartbeat(url: str) -> bool:
     # No proxies: a proxy from the environment must not see (or break) loopback traffic.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -82,7 +77,7 @@ def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
         pytest.fail(f"the chroma CLI is missing from the venv: {CHROMA}")
     path = tmp_path / "chroma-server"
     log = tmp_path / "chroma-server.log"
-    port = _free_port()
+    port = free_port()
     server = ChromaServer("127.0.0.1", port, path, log)
     with log.open("wb") as out:
         proc = subprocess.Popen(

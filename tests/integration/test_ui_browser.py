@@ -12,6 +12,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -38,6 +39,20 @@ MEMO = (
 )
 
 
+def _open(p: Any, url: str, requests: list[str]) -> tuple[Any, Any]:
+    """Chromium with one page on ``url``, every request it makes noted in ``requests``,
+    and 3 minutes for each step (a 2-core machine under test load is slow)."""
+    from playwright.sync_api import expect
+
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("request", lambda r: requests.append(r.url))
+    page.set_default_timeout(180_000)
+    expect.set_options(timeout=180_000)
+    page.goto(url)
+    return browser, page
+
+
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     with running_ui(tmp_path) as running:
@@ -55,12 +70,7 @@ def test_upload_ask_and_open_a_citation(server: tuple[str, Path], tmp_path: Path
     memo.write_text(MEMO)
     requests: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("request", lambda r: requests.append(r.url))
-        page.set_default_timeout(180_000)
-        expect.set_options(timeout=180_000)
-        page.goto(url)
+        browser, page = _open(p, url, requests)
         expect(page.get_by_role("heading", name="Ask your documents")).to_be_visible()
 
         # Library: upload the memo and ingest it.
@@ -129,12 +139,7 @@ def test_hostile_names_and_text_render_inert(server: tuple[str, Path], tmp_path:
     (folder / HOSTILE_NAME).write_text(HOSTILE_TEXT)
     requests: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("request", lambda r: requests.append(r.url))
-        page.set_default_timeout(180_000)
-        expect.set_options(timeout=180_000)
-        page.goto(url)
+        browser, page = _open(p, url, requests)
         page.get_by_role("link", name="Library").click()
         page.get_by_role("tab", name="Ingest a folder on this machine").click()
         page.get_by_placeholder("/srv/shared/contracts").fill(str(folder))

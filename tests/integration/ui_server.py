@@ -19,6 +19,7 @@ RAG = Path(sys.executable).parent / "rag"
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on (for any server a test starts)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
