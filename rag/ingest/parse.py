@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ParseError
+from rag.ingest.markup import html_blocks, markdown_blocks, text_blocks
 from rag.ingest.ocr import IMAGE_SUFFIXES, OcrOptions, OnPage
 from rag.ingest.types import VANISHED, Block
 from rag.privacy import lock_down
@@ -85,7 +86,8 @@ def parse(path: Path, ocr: OcrOptions | None = None, progress: OnPage | None = N
     """
     kind = file_type(path)
     ocr = ocr or OcrOptions()
-    _prepare_unstructured()
+    if kind not in _READERS:
+        _prepare_unstructured()
     try:
         if kind == "pdf":
             return list(_pdf_blocks(path, ocr, progress))
@@ -94,8 +96,8 @@ def parse(path: Path, ocr: OcrOptions | None = None, progress: OnPage | None = N
         if kind in _PACKAGE_KINDS:
             check_package(path, kind)
         encoding = text_encoding(path, kind) if kind in _TEXT_KINDS else None
-        if kind == "html":
-            _check_html_depth(path, encoding)
+        if kind in _READERS:
+            return _READERS[kind](path, encoding)
         elements = _PARTITIONERS[kind](path, encoding)
     except (ParseError, MemoryError):
         raise
@@ -104,18 +106,48 @@ def parse(path: Path, ocr: OcrOptions | None = None, progress: OnPage | None = N
     return [b for e in elements for b in _blocks(e)]
 
 
-def warm_up() -> None:
-    """Import every parser and load the spaCy model now, not during the first file."""
+#: Formats read without unstructured (:mod:`rag.ingest.markup`).
+_READERS: dict[str, Callable[[Path, str | None], list[Block]]] = {
+    "html": html_blocks,
+    "markdown": markdown_blocks,
+    "text": text_blocks,
+}
+
+
+def warm_up(kind: str | None = None) -> bool:
+    """Import the parsers for files of ``kind`` (a :func:`file_type`; None: all) now,
+    not during a file; whether there was anything left to import. Only PDFs, images,
+    Office files, CSV and mail need unstructured and its spaCy model (~3 s, ~300 MB)."""
     import importlib
 
+    light = _warm(("lxml.etree", "markdown"))
+    if kind in _READERS or not _warm(
+        ("pdfminer.high_level", "lxml.html", "pypdfium2", "PIL.Image", "numpy")
+    ):
+        return light
     _prepare_unstructured()
-    modules = ("pdfminer.high_level", "lxml.html", "pypdfium2", "PIL.Image", "numpy")
-    for module in (*modules, *_PARTITIONER_MODULES):
+    for module in _PARTITIONER_MODULES:
         importlib.import_module(module)
     from unstructured.partition.text import partition_text
 
     # The first partition of all loads language profiles and more (~60 MB): not a file's cost.
     partition_text(text="Warm-up.\n\nThe engineer inspected the bridge and wrote a report.")
+    return True
+
+
+_warmed: set[tuple[str, ...]] = set()
+
+
+def _warm(modules: tuple[str, ...]) -> bool:
+    """Import ``modules`` once; False if that was done before."""
+    import importlib
+
+    if modules in _warmed:
+        return False
+    for module in modules:
+        importlib.import_module(module)
+    _warmed.add(modules)
+    return True
 
 
 # -- unstructured partitioners --------------------------------------------------------
@@ -197,33 +229,6 @@ def _csv(path: Path, encoding: str | None) -> list[Any]:
     return partition_csv(filename=str(path), encoding=encoding, languages=_NO_LANGUAGE)
 
 
-def _html(path: Path, encoding: str | None) -> list[Any]:
-    from unstructured.partition.html import partition_html
-
-    page = _html_without_navigation(path, encoding)
-    if page is None:
-        return partition_html(filename=str(path), encoding=encoding, languages=_NO_LANGUAGE)
-    return partition_html(text=page, languages=_NO_LANGUAGE)
-
-
-def _markdown(path: Path, encoding: str | None) -> list[Any]:
-    from unstructured.partition.md import partition_md
-
-    return partition_md(filename=str(path), encoding=encoding, languages=_NO_LANGUAGE)
-
-
-def _text(path: Path, encoding: str | None) -> list[Any]:
-    from unstructured.cleaners.core import group_broken_paragraphs
-    from unstructured.partition.text import partition_text
-
-    return partition_text(
-        filename=str(path),
-        encoding=encoding,
-        paragraph_grouper=group_broken_paragraphs,
-        languages=_NO_LANGUAGE,
-    )
-
-
 def _email(path: Path, encoding: str | None) -> list[Any]:
     from unstructured.documents.elements import Title
     from unstructured.partition.email import partition_email
@@ -253,14 +258,10 @@ _PARTITIONERS: dict[str, Callable[[Path, str | None], list[Any]]] = {
     "pptx": _pptx,
     "xlsx": _xlsx,
     "csv": _csv,
-    "html": _html,
-    "markdown": _markdown,
-    "text": _text,
     "email": _email,
 }
 _PARTITIONER_MODULES = tuple(
-    f"unstructured.partition.{name}"
-    for name in ("docx", "pptx", "xlsx", "csv", "html", "md", "text", "email")
+    f"unstructured.partition.{name}" for name in ("docx", "pptx", "xlsx", "csv", "text", "email")
 )
 
 
@@ -486,62 +487,6 @@ def _decoded_start(path: Path, encoding: str) -> str | None:
     except (UnicodeDecodeError, LookupError):
         return None
     return sample
-
-
-#: Site navigation repeated on every page ("Prev | Up | Home | Next", menus, breadcrumbs):
-#: about 20 % of the PostgreSQL manual's chunks, each a near-duplicate that crowds out
-#: real passages. Elements marked as navigation by tag, role or class are dropped.
-_NAVIGATION = (
-    "//nav | //*[@role='navigation'] | //table[starts-with(@summary, 'Navigation')]"
-    " | //*[contains(concat(' ', normalize-space(@class), ' '), ' navheader ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' navfooter ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' breadcrumbs ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' breadcrumb ')]"
-)
-
-
-def _html_without_navigation(path: Path, encoding: str | None) -> str | None:
-    """The page with its navigation removed, or None if it has none (or does not parse:
-    unstructured then says why)."""
-    from lxml import etree
-
-    parser = etree.HTMLParser(encoding=encoding, remove_comments=True, remove_pis=True)
-    try:
-        root = etree.fromstring(path.read_bytes(), parser)
-    except etree.Error:
-        return None
-    if root is None:
-        return None
-    found = root.xpath(_NAVIGATION)
-    if not found:
-        return None
-    for element in found:
-        parent = element.getparent()
-        if parent is None:
-            continue
-        # lxml removes an element's tail (the text after it) with it: that text stays.
-        tail, previous = element.tail, element.getprevious()
-        parent.remove(element)
-        if tail and tail.strip():
-            if previous is not None:
-                previous.tail = (previous.tail or "") + tail
-            else:
-                parent.text = (parent.text or "") + tail
-    return str(etree.tostring(root, encoding="unicode", method="html"))
-
-
-def _check_html_depth(path: Path, encoding: str | None) -> None:
-    """lxml stops reading HTML nested 256 elements deep and drops the rest silently."""
-    from lxml import etree
-
-    parser = etree.HTMLParser(encoding=encoding, remove_comments=True, remove_pis=True)
-    # An empty or broken page raises: unstructured's own reason for it is clearer.
-    with contextlib.suppress(etree.Error):
-        etree.fromstring(path.read_bytes(), parser)
-    if any("depth" in entry.message.lower() for entry in parser.error_log):
-        raise ParseError(
-            path, "HTML is nested more than 255 elements deep; the text below that cannot be read"
-        )
 
 
 # -- elements -> blocks ---------------------------------------------------------------
