@@ -2,8 +2,11 @@
 
 Prose is grouped into sections (a heading and what follows it, on one page) and
 packed greedily up to ``chunk_size`` tokens; a section too long for one chunk is
-split by llama-index's :class:`SentenceSplitter` and the heading is repeated at the
-top of every piece, so a chunk read alone still says what it is about. Tables are
+split between sentences (between words inside a sentence longer than a chunk), pieces
+overlapping by up to ``chunk_overlap`` tokens of whole sentences, and the heading is
+repeated at the top of every piece, so a chunk read alone still says what it is about.
+(llama-index's ``SentenceSplitter`` did this before; importing llama-index took 1-2 s
+of every ingest.) Tables are
 split by rows, each row written as a statement of its own that names its columns
 ("Service: Structural survey; Unit: per day; Price GBP: 950"): a row is found, quoted,
 shown to the model and checked on its own, where a pipe table's bare values meant
@@ -13,17 +16,18 @@ by another are chunked again on the next ingest.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from rag.ingest.types import Block, Chunk
+from rag.text import sentence_spans
 
 __all__ = ["CHUNKER", "Chunker", "row_statement"]
 
 #: The chunking recipe's name, recorded with every document (a change re-chunks them).
-CHUNKER = "sections-rows-v2"
+CHUNKER = "sections-rows-v3"
 
 Tokenize = Callable[[str], list[int] | list[str]]
 #: A chunk in the making: text, page, kind, heading, OCR confidence of its page.
@@ -66,7 +70,6 @@ class Chunker:
         self._tokenize = tokenize
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
-        self._splitters: dict[int, Any] = {}
 
     def count(self, text: str) -> int:
         return len(self._tokenize(text))
@@ -126,18 +129,6 @@ class Chunker:
 
     # -- prose ------------------------------------------------------------------------
 
-    def _splitter(self, budget: int) -> object:
-        if budget not in self._splitters:
-            overlap = min(self.chunk_overlap, budget // 4)
-            # Imported here: llama-index takes ~2 s to import, which an ingest with
-            # nothing new to chunk should not pay.
-            from llama_index.core.node_parser import SentenceSplitter
-
-            self._splitters[budget] = SentenceSplitter(
-                chunk_size=budget, chunk_overlap=overlap, tokenizer=self._tokenize
-            )
-        return self._splitters[budget]
-
     def _pack_section(self, section: _Section) -> Iterator[_Piece]:
         kind = _dominant(section.kinds)
         text = section.text
@@ -148,10 +139,58 @@ class Chunker:
         prefix = section.heading if section.heading and text.startswith(section.heading) else None
         body = text[len(prefix) :].lstrip() if prefix else text
         budget = self.chunk_size - (self.count(prefix) + 2 if prefix else 0)
-        splitter = self._splitter(max(budget, self.chunk_size // 2))
-        for piece in splitter.split_text(body):  # type: ignore[attr-defined]
+        for piece in self.split(body, max(budget, self.chunk_size // 2)):
             text = f"{prefix}\n{piece}" if prefix else piece
             yield (text, section.page, kind, section.heading, conf)
+
+    def split(self, text: str, budget: int) -> Iterator[str]:
+        """``text`` in pieces of at most ``budget`` tokens, cut between sentences; each
+        piece after the first starts with the last sentences of the one before, up to
+        ``chunk_overlap`` tokens (a quarter of the budget at most)."""
+        overlap = min(self.chunk_overlap, budget // 4)
+        spans = [
+            cut
+            for a, b in sentence_spans(text, 1)
+            for c, d in _bullets(text, a, b)
+            for cut in self._fit(text, c, d, budget)
+        ]
+        sizes = [self.count(text[a:b]) for a, b in spans]
+        first = used = 0  # the piece in the making: spans[first:n], ``used`` tokens
+        for n, size in enumerate(sizes):
+            if n > first and used + size > budget:
+                yield text[spans[first][0] : spans[n - 1][1]]
+                start, used = n, 0
+                while (
+                    start - 1 > first
+                    and used + sizes[start - 1] <= overlap
+                    and used + sizes[start - 1] + size <= budget
+                ):
+                    start -= 1
+                    used += sizes[start]
+                first = start
+            used += size
+        if spans:
+            yield text[spans[first][0] : spans[-1][1]]
+
+    def _fit(self, text: str, start: int, end: int, budget: int) -> Iterator[tuple[int, int]]:
+        """The sentence ``text[start:end]``, or pieces of it cut between words where it
+        is longer than ``budget`` tokens (a table flattened to one line, minified text)."""
+        size = self.count(text[start:end])
+        if size <= budget:
+            yield (start, end)
+            return
+        per_token = (end - start) / size
+        while start < end:
+            stop = min(end, start + max(1, int(budget * per_token * 0.9)))
+            while stop < end and self.count(text[start:stop]) > budget:
+                stop = start + max(1, (stop - start) * 4 // 5)
+            if stop < end:  # back to the last space, unless the piece has none
+                space = text.rfind(" ", start + 1, stop)
+                stop = space if space > start else stop
+            yield (start, stop)
+            start = stop
+            while start < end and text[start].isspace():
+                start += 1
 
     def _merge_small(self, pieces: list[_Piece]) -> list[_Piece]:
         """Pack consecutive small prose pieces of one page into one chunk.
@@ -199,6 +238,18 @@ class Chunker:
             batch.append(line)
             used += cost
         yield (title + "\n".join(batch), block.page, "Table", heading, block.ocr_confidence)
+
+
+#: A list run into one line ("... on Q2. - Debtor days: 58 ..."): each item is a sentence.
+_INLINE_BULLET = re.compile(r"(?<=[.!?;:])\s+(?=[-\u2013\u2022*]\s)")
+
+
+def _bullets(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """The span ``text[start:end]`` cut before each bullet of a list run into one line."""
+    for match in _INLINE_BULLET.finditer(text, start, end):
+        yield (start, match.start())
+        start = match.end()
+    yield (start, end)
 
 
 def _all_headings(section: _Section) -> bool:

@@ -1,5 +1,7 @@
 """Chunking keeps headings, pages and tables, within the token budget (fast: a word tokenizer)."""
 
+import itertools
+
 from rag.ingest.chunk import Chunker, row_statement
 from rag.ingest.types import Block
 
@@ -104,3 +106,26 @@ def test_chunks_carry_their_pages_ocr_confidence_and_never_mix_it() -> None:
     assert [(c.page, c.ocr_confidence) for c in chunks] == [(1, None), (2, 91.4), (2, None)]
     assert "Ottoline Vasquez" in chunks[1].text and "Abernathy" in chunks[1].text
     assert chunks[1].ocr and not chunks[0].ocr
+
+
+def test_a_long_text_splits_between_sentences_with_an_overlap_of_whole_sentences() -> None:
+    sentences = [f"Sentence {n} says {'much ' * (n % 5)}here." for n in range(60)]
+    text = " ".join(sentences)
+    chunker = Chunker(words, chunk_size=40, chunk_overlap=10)
+    pieces = list(chunker.split(text, 40))
+    assert len(pieces) > 5
+    for piece in pieces:
+        assert chunker.count(piece) <= 40
+        assert piece.startswith("Sentence ") and piece.endswith("here.")  # whole sentences
+    for before, after in itertools.pairwise(pieces):
+        first = after.split(" here.")[0] + " here."
+        assert first in before  # the next piece starts with the last sentence(s) before it
+    assert all(s in text for s in sentences) and all(any(s in p for p in pieces) for s in sentences)
+
+
+def test_a_sentence_longer_than_a_chunk_is_cut_between_words() -> None:
+    text = " ".join(f"w{n}" for n in range(500))  # no sentence end at all
+    chunker = Chunker(words, chunk_size=64, chunk_overlap=8)
+    pieces = list(chunker.split(text, 64))
+    assert all(chunker.count(p) <= 64 for p in pieces)
+    assert " ".join(pieces).split() == text.split()  # every word once, in order
