@@ -100,7 +100,8 @@ PARSED = "parsed %s in %.2f s, memory +%d MB: %s"
 _MB = 1 << 20
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _POLL_S = 0.025
-#: Importing the parsers and loading spaCy takes 3-8 s, more from a cold disk.
+#: A worker's start (under 1 s), and its first PDF, Office file or mail, which imports
+#: unstructured and loads spaCy (3-8 s, more from a cold disk), take at most this long.
 _START_TIMEOUT_S = 120.0
 #: How long past the time limit a worker may take to abandon a file by itself (it
 #: cannot while C code, such as lxml or zlib, holds the interpreter) before it is killed.
@@ -183,6 +184,7 @@ class Sandbox:
         }
         try:
             _send(worker.conn, request)
+            self._started(worker, path, usage)
             deadline = time.monotonic() + limits.timeout_s + _GRACE_S
             while True:
                 self._wait(worker, path, limits, usage, deadline)
@@ -213,13 +215,42 @@ class Sandbox:
         reasons = {"memory": _memory_reason(limits), "timeout": _time_reason(limits)}
         raise ParseError(path, reasons.get(kind, value))
 
+    def _started(self, worker: _Worker, path: Path, usage: _Usage) -> None:
+        """Wait for the worker to take up the file. It first imports the parsers that
+        ``path``'s format needs if it has not yet (seconds, hundreds of MB, for the
+        formats unstructured reads): that is the worker's start, not the file's, so the
+        file's limits count from here."""
+        if not worker.conn.poll(_START_TIMEOUT_S):
+            self._discard()
+            raise ParseError(
+                path, f"the parser process did not take the file in {_START_TIMEOUT_S:g} s"
+            )
+        try:
+            message = _receive(worker.conn)
+            warming = message.get("warming_s")
+            if (
+                message.keys() != {"kind", "warming_s"}
+                or message["kind"] != "started"
+                or not isinstance(warming, (int, float))
+                or isinstance(warming, bool)
+                or not 0 <= warming <= _START_TIMEOUT_S
+            ):
+                raise _Invalid(f"not the started message: {str(message)[:60]}")
+        except _Invalid as exc:
+            self._discard()
+            reason = f"the parser process sent a malformed reply ({exc}); it was stopped"
+            raise MalformedReply(path, reason) from None
+        if warming:
+            usage.started += warming
+            usage.baseline = worker.fresh_rss = worker.rss()
+
     def close(self) -> None:
         """Stop the worker process, if one is running (a later parse starts another)."""
         with self._lock:
             self._discard()
 
     def prestart(self) -> None:
-        """Start the worker now without waiting for it: its start (~4 s of imports) then
+        """Start the worker now without waiting for it: its start (imports) then
         overlaps what the caller does before the first file (its own imports, opening
         the store, loading the embedder)."""
         with self._lock:
@@ -634,17 +665,35 @@ def serve() -> None:
     threading.Thread(target=_exit_with_parent, args=(parent, scratch), daemon=True).start()
     from rag.ingest.parse import warm_up
 
-    warm_up()
+    warm_up("text")  # the light readers; the rest when a file needs them (see _warm_for)
     _send(conn, {"kind": "ready", "pid": os.getpid(), "protections": protections})
     while conn.poll(_IDLE_S):
         try:
             request = _receive(conn)
         except (EOFError, OSError):
             return
+        warming = time.perf_counter()
+        warming = time.perf_counter() - warming if _warm_for(Path(request["path"])) else 0.0
+        _send(conn, {"kind": "started", "warming_s": warming})
         _limit_address_space(int(request["memory_mb"]))
         ocr = OcrOptions.from_json(request["ocr"])
         conn.send_bytes(_answer(conn, Path(request["path"]), float(request["timeout_s"]), ocr))
         _empty(scratch)
+
+
+def _warm_for(path: Path) -> bool:
+    """Import the parsers ``path``'s format needs, before the file's limits apply (the
+    address-space ceiling of an earlier file is lifted for it); whether any were new."""
+    from rag.ingest.parse import file_type, warm_up
+
+    try:
+        kind = file_type(path)
+    except ParseError:
+        return False  # the parse will say why
+    with contextlib.suppress(ValueError, OSError):
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+    return warm_up(kind)
 
 
 def _answer(conn: Connection, path: Path, timeout_s: float, ocr: OcrOptions) -> bytes:
@@ -733,7 +782,7 @@ def _limit_address_space(memory_mb: int) -> None:
 
 
 #: What the pool assumes a worker's start costs until it has timed one (see ``_START_TIMEOUT_S``).
-_START_GUESS_S = 4.0
+_START_GUESS_S = 1.0
 #: Another worker must be expected to save this many times its own start (see
 #: :meth:`SandboxPool._worth_another`).
 _PAYBACK = 2.0
@@ -745,8 +794,8 @@ class SandboxPool:
     limits, checks and replacement: a hostile file that kills or hangs one worker leaves
     the others parsing. Thread-safe.
 
-    A worker's start costs seconds of a core (imports, spaCy), more than a small ingest
-    can win back, so when all are busy another is started only when the files still to
+    A worker's start costs up to a second of a core (imports; spaCy's load comes with
+    the first file that needs it, seconds more), more than a small ingest can win back, so when all are busy another is started only when the files still to
     parse are expected to repay it (see :meth:`_worth_another`): callers announce them
     with :meth:`expect`. ``lazy=False`` starts one whenever all are busy (as many as
     ``size``), whatever is left to do."""
