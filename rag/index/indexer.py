@@ -17,6 +17,7 @@ never both.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import queue
@@ -62,6 +63,15 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Chunks in the first commit of an ingest (later ones hold ``batch_chunks``): small, so
+#: that embedding starts while the next files are parsed.
+_FIRST_BATCH = 16
+#: Files are parsed ahead of the embedder up to this many bytes of them (and at least two
+#: per parser worker): enough to keep the workers busy through a batch's embedding,
+#: little enough that memory stays flat.
+_AHEAD_BYTES = 8_000_000
+_AHEAD_FILES = 256
 
 #: Called after each file with (path, outcome, files done, files total).
 Progress = Callable[[str, str, int, int], None]
@@ -174,6 +184,8 @@ class Indexer:
         (with OCR off, images in folders are skipped). ``workers``: how many files are
         parsed at once, each in a sandboxed worker (default: one per core, at most 8)."""
         self._store = store
+        self._opening = threading.Lock()
+        self._ahead: threading.Thread | None = None
         self.embedder = embedder
         self.manifest = manifest
         self.chunker = chunker
@@ -192,9 +204,27 @@ class Indexer:
 
     @property
     def store(self) -> VectorStore:
-        if callable(self._store):
-            self._store = self._store()
-        return self._store
+        with self._opening:
+            if callable(self._store):
+                self._store = self._store()
+            return self._store
+
+    def _open_store_ahead(self) -> None:
+        """Open the store in a thread of its own, once, when the first file is parsed:
+        its import and opening (~0.5 s) then overlap parsing and embedding instead of
+        delaying the first commit. :meth:`ingest` waits for it before returning."""
+        with self._opening:
+            if self._ahead is not None or not callable(self._store):
+                return
+            self._ahead = threading.Thread(
+                target=self._try_open, name="rag-open-store", daemon=True
+            )
+            self._ahead.start()
+
+    def _try_open(self) -> None:
+        # A store that cannot be opened says why when the first commit opens it again.
+        with contextlib.suppress(Exception):
+            self.store  # noqa: B018
 
     def ingest(
         self,
@@ -254,9 +284,13 @@ class Indexer:
                     continue
                 doc, known = result
                 pending.append((item, doc, known))
-                if sum(len(d.chunks) for _, d, _ in pending) >= self.batch_chunks:
+                # The first batch is small, so the embedder starts while files are parsed.
+                wanted = self.batch_chunks if report.chunks_written else _FIRST_BATCH
+                if sum(len(d.chunks) for _, d, _ in pending) >= wanted:
                     flush()
             flush()
+        if self._ahead is not None:
+            self._ahead.join()
         for root in sorted(roots):
             self._remove_vanished(root, seen, report)
         report.seconds = time.perf_counter() - started
@@ -266,18 +300,20 @@ class Indexer:
         self, found: list[Found], report: IngestReport, pool: ThreadPoolExecutor, pages: _Pages
     ) -> Iterator[tuple[Found, str | tuple[Prepared, bool]]]:
         """Each file's outcome ("unchanged", "failed"...) or its prepared chunks, in order.
-        Up to two files per parser worker are parsed ahead while the caller embeds and
-        commits: enough to keep every worker busy, few enough that memory stays flat.
+        Files are parsed ahead while the caller embeds and commits, up to
+        :data:`_AHEAD_BYTES` of them (at least two per parser worker).
         The files are announced to the parser pool, which starts another worker only
         when those left are expected to repay its start.
         Each file notes what happened to it in a report of its own, merged into
         ``report`` here, in file order, whatever order the workers finish in."""
-        ahead = 2 * self.workers
+        least = 2 * self.workers
         futures: deque[tuple[Found, IngestReport, Future[str | tuple[Prepared, bool]]]]
         futures = deque()
+        sizes: deque[int] = deque()
 
         def done() -> tuple[Found, str | tuple[Prepared, bool]]:
             head, own, future = futures.popleft()
+            sizes.popleft()
             result = pages.wait(future)
             report.failed += own.failed
             report.skipped += own.skipped
@@ -295,8 +331,11 @@ class Indexer:
             for item in found:
                 own = IngestReport()
                 futures.append((item, own, pool.submit(prepare, item, own)))
+                sizes.append(_size(item.path))
                 submitted += 1
-                if len(futures) > ahead:
+                while len(futures) > least and (
+                    len(futures) > _AHEAD_FILES or sum(sizes) > _AHEAD_BYTES
+                ):
                     yield done()
             while futures:
                 yield done()
@@ -341,7 +380,11 @@ class Indexer:
         recorded = self.manifest.embedder(self.collection)
         if recorded == self.embedder.name:
             return 0
-        if recorded is None and not self.store.count():
+        # A new collection has no documents: nothing to re-embed, and no store to open
+        # (importing chromadb and opening it is most of a small ingest's fixed cost).
+        if recorded is None and (
+            not self.manifest.documents(self.collection) or not self.store.count()
+        ):
             self.manifest.set_embedder(self.collection, self.embedder.name)
             return 0
         log.warning(
@@ -483,6 +526,7 @@ class Indexer:
             if not may_change:
                 report.failed.append(ParseError(source, DENIED))
                 return "failed"
+            self._open_store_ahead()
             prepared = prepare(
                 item.path,
                 self.chunker,
@@ -663,3 +707,11 @@ class _Pages:
             self.callback(*event)
         except Exception:
             log.exception("page progress callback failed")
+
+
+def _size(path: Path) -> int:
+    """A file's size for the parse-ahead budget (0 when it cannot be read: it fails fast)."""
+    try:
+        return path.stat().st_size
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return 0
