@@ -52,7 +52,9 @@ _BLOCK = frozenset(
 )
 #: A one-column table's cell up to this long is one line; a longer one is a page's layout.
 _SHORT_CELL = 400
-_SPACE = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+_SPACE = re.compile(r"[ \t\r\f\v\u00a0]+")
+#: Zero-width space, soft hyphen, word joiner: where a long word may break, not a space.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u00ad\u2060"))
 
 
 def html_blocks(path: Path, encoding: str | None, markup: bytes | None = None) -> list[Block]:
@@ -168,7 +170,11 @@ def _flat(element: Any) -> str:
 
 
 def _lines(text: str) -> str:
-    """Whitespace collapsed within lines, blank lines dropped (``<br>`` made the lines)."""
+    """Whitespace collapsed within lines, blank lines dropped (``<br>`` made the lines),
+    and the invisible break hints inside long words removed (the manual writes
+    ``BGWORKER_BACKEND_<zero-width space>DATABASE_CONNECTION``), so a search for the
+    word finds it."""
+    text = text.translate(_INVISIBLE)
     lines = (_SPACE.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 

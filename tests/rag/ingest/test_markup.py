@@ -100,3 +100,12 @@ def test_plain_text_headings_bullets_and_wrapped_lines(tmp_path: Path) -> None:
         ),
         ("NarrativeText", "Halvorsen & Pike\n1 Anchor Road\nBristol"),
     ]
+
+
+def test_invisible_break_hints_inside_words_are_removed(tmp_path: Path) -> None:
+    """The manual breaks long identifiers with zero-width spaces; a search for the
+    identifier must find it whole."""
+    page = "<p>Set BGWORKER_BACKEND_\u200bDATABASE_CONNECTION or use hyphen\u00adation.</p>"
+    assert _blocks(tmp_path, "z.html", page) == [
+        ("NarrativeText", "Set BGWORKER_BACKEND_DATABASE_CONNECTION or use hyphenation.")
+    ]
