@@ -151,7 +151,12 @@ class Collection:
             lambda: self.store,
             self.embedder,
             self.manifest,
-            Chunker(self.embedder.tokenize, s.chunk_size, s.chunk_overlap),
+            Chunker(
+                self.embedder.tokenize,
+                s.chunk_size,
+                s.chunk_overlap,
+                getattr(self.embedder, "token_starts", None),
+            ),
             self.name,
             int(s.max_file_mb * 1e6),
             limits=ParseLimits(s.parse_timeout_s, s.parse_memory_mb),

@@ -16,6 +16,7 @@ by another are chunked again on the next ingest.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -66,13 +67,36 @@ def row_statement(header: Sequence[str], row: Sequence[str]) -> str:
 class Chunker:
     """Split blocks into chunks of at most ``chunk_size`` tokens of ``tokenize``."""
 
-    def __init__(self, tokenize: Tokenize, chunk_size: int = 256, chunk_overlap: int = 32) -> None:
+    def __init__(
+        self,
+        tokenize: Tokenize,
+        chunk_size: int = 256,
+        chunk_overlap: int = 32,
+        token_starts: Callable[[str], list[int]] | None = None,
+    ) -> None:
+        """``token_starts``, if given, says where each of a text's tokens starts (in
+        characters): a long section's sentences are then measured from one call instead
+        of one each (a book index has thousands of one-line "sentences")."""
         self._tokenize = tokenize
+        self._token_starts = token_starts
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        # A text is measured while grouped, split and merged: once is enough (tokenizing
+        # was 85 % of chunking the manual).
+        self._sizes: dict[str, int] = {}
 
     def count(self, text: str) -> int:
-        return len(self._tokenize(text))
+        """``text``'s length in tokens."""
+        size = self._sizes.get(text)
+        if size is None:
+            size = len(self._tokenize(text))
+            self._note(text, size)
+        return size
+
+    def _note(self, text: str, size: int) -> None:
+        if len(self._sizes) >= 8192:  # a memo, not a store: start again
+            self._sizes.clear()
+        self._sizes[text] = size
 
     def chunk(self, blocks: Iterable[Block]) -> list[Chunk]:
         """Chunks in document order, numbered from 0. A chunk never spans pages, nor
@@ -133,28 +157,47 @@ class Chunker:
         kind = _dominant(section.kinds)
         text = section.text
         conf = section.ocr_confidence
+        starts = self._token_starts(text) if self._token_starts is not None else None
+        if starts is not None:
+            self._note(text, len(starts))
         if self.count(text) <= self.chunk_size:
             yield (text, section.page, kind, section.heading, conf)
             return
         prefix = section.heading if section.heading and text.startswith(section.heading) else None
         body = text[len(prefix) :].lstrip() if prefix else text
+        if starts is not None:  # the body's tokens: those of the text, shifted
+            skip = len(text) - len(body)
+            starts = [start - skip for start in starts if start >= skip]
         budget = self.chunk_size - (self.count(prefix) + 2 if prefix else 0)
-        for piece in self.split(body, max(budget, self.chunk_size // 2)):
+        for piece in self.split(body, max(budget, self.chunk_size // 2), starts):
             text = f"{prefix}\n{piece}" if prefix else piece
             yield (text, section.page, kind, section.heading, conf)
 
-    def split(self, text: str, budget: int) -> Iterator[str]:
+    def split(self, text: str, budget: int, starts: list[int] | None = None) -> Iterator[str]:
         """``text`` in pieces of at most ``budget`` tokens, cut between sentences; each
         piece after the first starts with the last sentences of the one before, up to
-        ``chunk_overlap`` tokens (a quarter of the budget at most)."""
+        ``chunk_overlap`` tokens (a quarter of the budget at most). ``starts``: where
+        ``text``'s tokens start, if known."""
         overlap = min(self.chunk_overlap, budget // 4)
-        spans = [
-            cut
-            for a, b in sentence_spans(text, 1)
-            for c, d in _bullets(text, a, b)
-            for cut in self._fit(text, c, d, budget)
-        ]
-        sizes = [self.count(text[a:b]) for a, b in spans]
+        sentences = [cut for a, b in sentence_spans(text, 1) for cut in _bullets(text, a, b)]
+        if starts is None and self._token_starts is not None:
+            starts = self._token_starts(text)
+        if starts is not None:
+            measured = [
+                bisect.bisect_left(starts, b) - bisect.bisect_left(starts, a) for a, b in sentences
+            ]
+        else:
+            measured = [self.count(text[a:b]) for a, b in sentences]
+        spans: list[tuple[int, int]] = []
+        sizes: list[int] = []
+        for (a, b), size in zip(sentences, measured, strict=True):
+            if size <= budget:
+                spans.append((a, b))
+                sizes.append(size)
+            else:
+                for c, d in self._fit(text, a, b, budget, size):
+                    spans.append((c, d))
+                    sizes.append(self.count(text[c:d]))
         first = used = 0  # the piece in the making: spans[first:n], ``used`` tokens
         for n, size in enumerate(sizes):
             if n > first and used + size > budget:
@@ -172,13 +215,11 @@ class Chunker:
         if spans:
             yield text[spans[first][0] : spans[-1][1]]
 
-    def _fit(self, text: str, start: int, end: int, budget: int) -> Iterator[tuple[int, int]]:
-        """The sentence ``text[start:end]``, or pieces of it cut between words where it
-        is longer than ``budget`` tokens (a table flattened to one line, minified text)."""
-        size = self.count(text[start:end])
-        if size <= budget:
-            yield (start, end)
-            return
+    def _fit(
+        self, text: str, start: int, end: int, budget: int, size: int
+    ) -> Iterator[tuple[int, int]]:
+        """The sentence ``text[start:end]`` of ``size`` tokens, longer than ``budget``, in
+        pieces cut between words (a table flattened to one line, minified text)."""
         per_token = (end - start) / size
         while start < end:
             stop = min(end, start + max(1, int(budget * per_token * 0.9)))
@@ -227,6 +268,10 @@ class Chunker:
         header, body = rows[0], rows[1:]
         lines = [row_statement(header, row) for row in body] or [row_statement((), header)]
         title = f"{heading}\n" if heading else ""
+        whole = title + "\n".join(lines)
+        if self.count(whole) <= self.chunk_size:  # most tables: one measure, not one a row
+            yield (whole, block.page, "Table", heading, block.ocr_confidence)
+            return
         budget = self.chunk_size - (self.count(title) if title else 0)
         batch: list[str] = []
         used = 0

@@ -71,6 +71,16 @@ class _Embedder:
 
     def tokenize(self, text: str) -> list[int]:
         """Word pieces without special tokens, from the fast tokenizer alone (no torch)."""
+        return list(self._word_pieces().encode(text, add_special_tokens=False).ids)
+
+    def token_starts(self, text: str) -> list[int]:
+        """Where each of ``text``'s word pieces starts (a character offset), in order: the
+        pieces of any stretch between two spaces, counted from one call."""
+        return [
+            start for start, _ in self._word_pieces().encode(text, add_special_tokens=False).offsets
+        ]
+
+    def _word_pieces(self) -> Any:
         if self._tokenizer is None:
             from tokenizers import Tokenizer
 
@@ -78,7 +88,7 @@ class _Embedder:
             tok.no_truncation()
             tok.no_padding()
             self._tokenizer = tok
-        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return self._tokenizer
 
 
 class SentenceTransformerEmbedder(_Embedder):
