@@ -13,9 +13,10 @@ own process (this script with ``--stage``), so its peak RSS is its own:
   (a)  raw embedder: sentence-transformers ``encode`` on rag's own chunks, same batch size;
   (a') rag's embedder raw: the embedder the app itself uses (``Assistant(...).embedder``,
        whichever backend it is: torch or ONNX), ``embed`` on the same chunks;
-  (b)  ``rag ingest`` end to end into an empty data directory; on the manual, also on the
-       first half of the pages, into another empty directory, to see whether memory grows
-       with the corpus;
+  (b)  ``rag ingest`` end to end into an empty data directory (its parser worker started
+       first, as the command does, so that its start overlaps the loading); on the manual,
+       also on the first half of the pages, into another empty directory, to see whether
+       memory grows with the corpus;
   (c)  plain LlamaIndex, as its tutorials show: ``SimpleDirectoryReader`` +
        ``VectorStoreIndex.from_documents`` on a ``ChromaVectorStore``, same embedding model
        (sentence-transformers), rag's chunk size and overlap (in LlamaIndex's tokens);
@@ -183,6 +184,9 @@ def stage_raw(files, corpus, data, launched, asked) -> dict[str, Any]:
 
 def stage_rag(files, corpus, data, launched, asked) -> dict[str, Any]:
     """(b) and (d): ``rag ingest``; then, untimed, the questions."""
+    from rag.ingest.sandbox import prestart
+
+    prestart()  # as ``rag ingest`` does: the parser worker starts while the model loads
     from rag import Assistant, Settings
 
     assistant = Assistant(Settings(data_dir=data))

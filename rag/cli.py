@@ -234,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     private_files()
     args = _parser().parse_args(argv)
     if args.command == "ingest":
-        # The parser worker's start (~4 s of imports) overlaps this process's own imports,
+        # The parser worker's start (its imports) overlaps this process's own imports,
         # the store's opening and the embedder's loading.
         from rag.ingest.sandbox import prestart
         from rag.privacy import lock_down
