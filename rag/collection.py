@@ -12,6 +12,7 @@ who writes, and :class:`rag.Assistant` decides those.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from rag.config import RetrievalMode, Settings
 from rag.errors import AccessDenied, InvalidInput, printable_path
-from rag.index.indexer import Indexer, IngestReport, PageProgress, Progress
+from rag.index.indexer import Indexer, IngestReport, PageProgress, Progress, chunk_id
 from rag.index.manifest import DocumentRecord, Manifest
 from rag.index.uploads import Upload, discard_upload, save_upload
 from rag.ingest.pipeline import OcrOptions, ParseLimits
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from rag.models.base import Embedder
 
 __all__ = ["Collection", "absolute"]
+
+log = logging.getLogger(__name__)
 
 
 class Collection:
@@ -134,6 +137,43 @@ class Collection:
                 for r in self.store.iter_records()
             )
             index = KeywordIndex.build(records, generation)
+            index.save(self._keyword_dir)
+            self._keyword = index
+            return index
+
+    def _update_keyword(self, start: int, report: IngestReport) -> KeywordIndex:
+        """The keyword index after an ingest that began at manifest generation ``start``:
+        the index of that generation, if there is one, with the chunks of the documents
+        the ingest added, changed, removed or gave another access list taken out and
+        their current chunks put in; else (or should the result not hold every chunk the
+        manifest lists) a rebuild from the store."""
+        with self._lock:
+            before = self._keyword
+            if before is None or before.generation != start:
+                before = KeywordIndex.load(self._keyword_dir)
+            if before is None or before.generation != start:
+                return self._rebuild_keyword()
+            touched = set(report.added + report.updated + report.removed + report.repaired)
+            touched |= set(report.access_changed)
+            generation = self.manifest.generation(self.name)
+            docs = self.manifest.documents(self.name)
+            ids = [
+                chunk_id(d.source, d.content_hash, i)
+                for d in docs
+                if d.source in touched
+                for i in range(d.chunks)
+            ]
+            records = (
+                (r.id, str(r.metadata.get("source", "")), r.text, _access_of(r.metadata))
+                for start_at in range(0, len(ids), 1000)
+                for r in self.store.get(ids[start_at : start_at + 1000])
+            )
+            keep = {d.source for d in docs} - touched
+            index = before.updated(keep, records, generation)
+            listed = {chunk_id(d.source, d.content_hash, i) for d in docs for i in range(d.chunks)}
+            if len(index.ids) != len(listed) or not listed.issuperset(index.ids):
+                log.warning("the keyword index's update disagrees with the manifest; rebuilt")
+                return self._rebuild_keyword()
             index.save(self._keyword_dir)
             self._keyword = index
             return index
@@ -274,10 +314,11 @@ class Collection:
     ) -> IngestReport:
         """Bring the collection in line with ``paths`` (see :class:`Indexer`)."""
         with self._writing():
+            start = self.manifest.generation(self.name)
             indexer = self._indexer(writer, access, follow_symlinks)
             report = indexer.ingest(list(paths), progress, page_progress)
             if report.changed or self._keyword_stale():
-                self._rebuild_keyword()
+                self._update_keyword(start, report)
         return report
 
     def remove(self, path: str | Path, *, writer: View = ALL) -> list[str]:

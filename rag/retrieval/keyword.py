@@ -205,6 +205,47 @@ class KeywordIndex:
         ).tocsc()
         return cls(ids, sources, counts, list(column), generation, access)
 
+    def updated(
+        self,
+        keep: Collection[str],
+        records: Iterable[tuple[str, str, str, Sequence[str]]],
+        generation: int,
+    ) -> KeywordIndex:
+        """This index with the chunks of the sources in ``keep`` and the ``(id, source,
+        text, access)`` tuples of ``records`` added: what :meth:`build` makes of the whole
+        collection after an ingest that changed only the other sources, for the cost of
+        those alone (a rebuild reads and tokenizes every chunk: 2 s at 11,500 chunks).
+        Terms no chunk holds any more leave the vocabulary, as in a rebuild."""
+        from scipy import sparse
+
+        rows = np.flatnonzero([source in keep for source in self.sources])
+        ids = [self.ids[i] for i in rows]
+        sources = [str(self.sources[i]) for i in rows]
+        access: list[Sequence[str]] = [self.access[i] for i in rows]
+        column = dict(self._column)
+        new_rows: list[int] = []
+        columns: list[int] = []
+        for chunk_id, source, text, readers in records:
+            row = len(ids) - len(rows)
+            ids.append(chunk_id)
+            sources.append(source)
+            access.append(tuple(readers))
+            for term in tokenize(text):
+                new_rows.append(row)
+                columns.append(column.setdefault(term, len(column)))
+        kept = self._counts.tocsr()[rows]
+        kept.resize((len(rows), len(column)))
+        added = sparse.coo_array(
+            (np.ones(len(new_rows), dtype=np.float32), (new_rows, columns)),
+            shape=(len(ids) - len(rows), len(column)),
+        )
+        counts = sparse.vstack([kept, added], format="csc", dtype=np.float32)
+        used = np.flatnonzero(np.diff(counts.indptr))
+        vocabulary = list(column)
+        return KeywordIndex(
+            ids, sources, counts[:, used], [vocabulary[i] for i in used], generation, access
+        )
+
     def _readable_lists(self, readers: Collection[str]) -> np.ndarray:
         """Per access list, whether ``readers`` may read its chunks."""
         return np.asarray([not set(a).isdisjoint(readers) for a in self._lists], dtype=bool)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from rag import Assistant, Settings
+from rag.retrieval.keyword import KeywordIndex
 
 
 class HashEmbedder:
@@ -90,3 +91,50 @@ def _chroma(settings: Settings):  # type: ignore[no-untyped-def]
     from rag.retrieval.chroma import chroma_client
 
     return chroma_client(path=str(settings.chroma_dir))
+
+
+def _postings(index: KeywordIndex) -> dict[str, tuple[str, tuple[str, ...], dict[str, float]]]:
+    """Each chunk's source, access list and term counts, by id: the index's content,
+    whatever the order of its rows and columns."""
+    counts = index._counts.tocsr()
+    vocabulary = index._vocabulary
+    out = {}
+    for row, chunk_id in enumerate(index.ids):
+        lo, hi = counts.indptr[row], counts.indptr[row + 1]
+        cells = zip(counts.indices[lo:hi], counts.data[lo:hi], strict=True)
+        terms = {vocabulary[c]: float(v) for c, v in cells}
+        out[chunk_id] = (str(index.sources[row]), tuple(index.access[row]), terms)
+    return out
+
+
+def test_an_ingest_updates_the_keyword_index_to_what_a_rebuild_makes(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the documents an ingest touched are read and tokenized again (a rebuild reads
+    every chunk: seconds at tens of thousands); the index is the one a rebuild makes,
+    down to each chunk's access list and the terms that left with a removed file."""
+    settings = Settings(data_dir=tmp_path / "data")
+    assistant = Assistant(settings, embedder=HashEmbedder(8))
+    assistant.ingest([corpus])
+    collection = assistant.collection()
+    rebuilds: list[int] = []
+    rebuild = collection._rebuild_keyword
+    monkeypatch.setattr(collection, "_rebuild_keyword", lambda: rebuilds.append(1) or rebuild())
+
+    (corpus / "note1.txt").write_text("Note 1: the gadget now costs 99 euros.")  # changed
+    (corpus / "note2.txt").unlink()  # removed: "20" leaves the vocabulary
+    (corpus / "memo.txt").write_text("Memo: the sprocket ships on Friday.")  # added
+    report = assistant.ingest([corpus], access=["group:finance"])  # the rest: new access
+    assert report.updated and report.added and report.removed and report.access_changed
+    updated = collection.keyword_index()
+    assert rebuilds == []  # updated in place, not rebuilt
+
+    rebuilt = collection._rebuild_keyword()
+    assert _postings(updated) == _postings(rebuilt)
+    assert sorted(updated._vocabulary) == sorted(rebuilt._vocabulary)
+    assert "20" not in updated._vocabulary and "sprocket" in updated._vocabulary
+    for readers in (None, {"group:finance"}, {"everyone"}):
+        for query in ("gadget euros", "sprocket Friday", "widget costs"):
+            a = updated.search(query, 10, None, readers)
+            b = rebuilt.search(query, 10, None, readers)
+            assert [(h.id, round(h.score, 5)) for h in a] == [(h.id, round(h.score, 5)) for h in b]
