@@ -291,17 +291,17 @@ def main() -> None:
         warm_up()  # as the worker does: the partition times below are a warm process's
         embedder = Assistant(Settings(data_dir=tmp / "warm")).embedder
         embedder.embed(["warm up"])
-        light, heavy = (ROOT / "sample_docs" / SAMPLES[k] for k in ("txt", "pdf"))
+        light, heavy = (ROOT / "sample_docs" / SAMPLES[k] for k in ("txt", "docx"))
         _, start = timed(lambda: sandbox.parse(light, ParseLimits()))
-        # A worker loads unstructured and spaCy for its first PDF, Office file, CSV or
-        # mail: that load is reported here, and each worker below has done it.
+        # A worker loads unstructured and spaCy for its first Office file, CSV or mail:
+        # that load is reported here, and each worker below has done it.
         _, load = timed(lambda: sandbox.parse(heavy, ParseLimits()))
         from rag.ingest import sandbox as shared
 
         shared._SHARED.parse(heavy, ParseLimits())
         print(
             f"embedder {type(embedder).__name__} {getattr(embedder, 'name', '')}; parser worker "
-            f"ready + first text file {start:.2f} s, + first PDF (unstructured, spaCy) "
+            f"ready + first text file {start:.2f} s, + first DOCX (unstructured, spaCy) "
             f"{load:.2f} s; confined {sandbox.protections}; "
             f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
         )

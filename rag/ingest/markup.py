@@ -22,7 +22,7 @@ from typing import Any
 from rag.errors import ParseError
 from rag.ingest.types import Block
 
-__all__ = ["NAVIGATION", "html_blocks", "markdown_blocks", "text_blocks"]
+__all__ = ["NAVIGATION", "html_blocks", "markdown_blocks", "text_blocks", "text_kind"]
 
 #: Site navigation repeated on every page ("Prev | Up | Home | Next", menus, breadcrumbs):
 #: about 20 % of the PostgreSQL manual's chunks, each a near-duplicate that crowds out
@@ -245,17 +245,25 @@ def _paragraph_blocks(lines: list[str]) -> Iterator[Block]:
         else:
             items.append(("NarrativeText", [line.strip()]))
     for kind, item in items:
-        if kind == "NarrativeText" and len(items) == 1 and _looks_like_heading(item):
-            kind = "Title"
+        if kind == "NarrativeText" and len(items) == 1 and len(item) == 1:
+            kind = text_kind(item[0])
         short = kind != "ListItem" and all(len(line) < _SHORT_LINE for line in item)
         yield Block(("\n" if short else " ").join(item), kind)
 
 
-def _looks_like_heading(lines: list[str]) -> bool:
-    line = lines[0]
-    return (
-        len(lines) == 1
-        and len(line.split()) <= 12
-        and not line.endswith(_SENTENCE_END)
-        and any(c.isalpha() for c in line)
-    )
+def text_kind(text: str) -> str:
+    """What a paragraph standing alone is (a PDF's text box, an OCRed paragraph, a text
+    file's paragraph of one line): ``ListItem`` after a bullet or number, ``Title`` when
+    it is short, mostly letters and ends without a stop, else ``NarrativeText``."""
+    if _BULLET.match(text):
+        return "ListItem"
+    glyphs = [c for c in text if not c.isspace()]
+    letters = sum(c.isalpha() for c in glyphs)
+    if (
+        "\n" not in text
+        and len(text.split()) <= 12
+        and not text.endswith(_SENTENCE_END)
+        and letters * 2 >= len(glyphs) > 0
+    ):
+        return "Title"
+    return "NarrativeText"

@@ -1,12 +1,12 @@
-"""Files -> blocks of text, through unstructured, offline.
+"""Files -> blocks of text, offline.
 
-Each supported suffix maps to one unstructured partitioner. PDFs are the
-exception in how text is *extracted*: unstructured's ``partition_pdf`` cannot be
-imported without ``unstructured-inference`` (which pulls a CUDA torchvision), so
-the text layer is read with pdfminer.six, text box by text box and page by
-page, exactly as ``strategy="fast"`` does, and each box is classified by
-unstructured's own ``element_from_text``. No strategy here needs a layout model,
-and :mod:`rag.ingest.spacy_model` keeps unstructured's spaCy model local.
+HTML, Markdown and plain text are read by :mod:`rag.ingest.markup` (lxml and layout
+rules). A PDF's text layer is read with pdfminer.six, text box by text box and page by
+page, as unstructured's ``strategy="fast"`` does (its ``partition_pdf`` cannot be
+imported without ``unstructured-inference``, which pulls a CUDA torchvision), and each
+box is classified by the same rules as a text file's paragraphs
+(:func:`rag.ingest.markup.text_kind`). Office files, CSV and mail go through
+unstructured's partitioners; :mod:`rag.ingest.spacy_model` keeps its spaCy model local.
 
 Scans are read by OCR (:mod:`rag.ingest.ocr`, Tesseract): a PDF page without a usable
 text layer that shows an image, and PNG, JPEG and TIFF files (a TIFF's frames are its
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ParseError
-from rag.ingest.markup import html_blocks, markdown_blocks, text_blocks
+from rag.ingest.markup import html_blocks, markdown_blocks, text_blocks, text_kind
 from rag.ingest.ocr import IMAGE_SUFFIXES, OcrOptions, OnPage
 from rag.ingest.types import VANISHED, Block
 from rag.privacy import lock_down
@@ -86,7 +86,7 @@ def parse(path: Path, ocr: OcrOptions | None = None, progress: OnPage | None = N
     """
     kind = file_type(path)
     ocr = ocr or OcrOptions()
-    if kind not in _READERS:
+    if kind in _PARTITIONERS:
         _prepare_unstructured()
     try:
         if kind == "pdf":
@@ -116,23 +116,19 @@ _READERS: dict[str, Callable[[Path, str | None], list[Block]]] = {
 
 def warm_up(kind: str | None = None) -> bool:
     """Import the parsers for files of ``kind`` (a :func:`file_type`; None: all) now,
-    not during a file; whether there was anything left to import. Only PDFs, images,
-    Office files, CSV and mail need unstructured and its spaCy model (~3 s, ~300 MB)."""
-    import importlib
+    not during a file; whether there was anything left to import. Only Office files,
+    CSV and mail need unstructured and its spaCy model (~3 s, ~300 MB)."""
+    warmed = _warm(("lxml.etree", "markdown"))
+    if kind in (None, "pdf", "image"):
+        warmed = _warm(("pdfminer.high_level", "pypdfium2", "PIL.Image", "numpy")) or warmed
+    if (kind is None or kind in _PARTITIONERS) and _warm(_PARTITIONER_MODULES):
+        _prepare_unstructured()
+        from unstructured.partition.text import partition_text
 
-    light = _warm(("lxml.etree", "markdown"))
-    if kind in _READERS or not _warm(
-        ("pdfminer.high_level", "lxml.html", "pypdfium2", "PIL.Image", "numpy")
-    ):
-        return light
-    _prepare_unstructured()
-    for module in _PARTITIONER_MODULES:
-        importlib.import_module(module)
-    from unstructured.partition.text import partition_text
-
-    # The first partition of all loads language profiles and more (~60 MB): not a file's cost.
-    partition_text(text="Warm-up.\n\nThe engineer inspected the bridge and wrote a report.")
-    return True
+        # The first partition loads language profiles and more (~60 MB): not a file's cost.
+        partition_text(text="Warm-up.\n\nThe engineer inspected the bridge and wrote a report.")
+        warmed = True
+    return warmed
 
 
 _warmed: set[tuple[str, ...]] = set()
@@ -307,10 +303,7 @@ def _pdf_blocks(path: Path, ocr: OcrOptions, progress: OnPage | None) -> Iterato
 
 
 def _classified(text: str, page: int, ocr_confidence: float | None = None) -> Block:
-    from unstructured.partition.text import element_from_text
-
-    element = element_from_text(text)
-    return Block(element.text, element.category, page, ocr_confidence=ocr_confidence)
+    return Block(text, text_kind(text), page, ocr_confidence=ocr_confidence)
 
 
 def _ocr_blocks(

@@ -100,7 +100,7 @@ PARSED = "parsed %s in %.2f s, memory +%d MB: %s"
 _MB = 1 << 20
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _POLL_S = 0.025
-#: A worker's start (under 1 s), and its first PDF, Office file or mail, which imports
+#: A worker's start (under 1 s), and its first Office file, CSV or mail, which imports
 #: unstructured and loads spaCy (3-8 s, more from a cold disk), take at most this long.
 _START_TIMEOUT_S = 120.0
 #: How long past the time limit a worker may take to abandon a file by itself (it
@@ -935,7 +935,7 @@ class SandboxPool:
 
 def default_workers() -> int:
     """How many parser workers to run when not told: one per core the process may use,
-    at most 8 (each takes ~40 MB, ~400 MB once it has read a PDF, Office file or mail)."""
+    at most 8 (each takes ~40 MB, ~400 MB once it has read an Office file, CSV or mail)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
