@@ -22,7 +22,14 @@ from typing import Any
 from rag.errors import ParseError
 from rag.ingest.types import Block
 
-__all__ = ["NAVIGATION", "html_blocks", "markdown_blocks", "text_blocks", "text_kind"]
+__all__ = [
+    "NAVIGATION",
+    "html_blocks",
+    "markdown_blocks",
+    "text_blocks",
+    "text_kind",
+    "without_bullet",
+]
 
 #: Site navigation repeated on every page ("Prev | Up | Home | Next", menus, breadcrumbs):
 #: about 20 % of the PostgreSQL manual's chunks, each a near-duplicate that crowds out
@@ -200,11 +207,12 @@ def markdown_blocks(path: Path, encoding: str | None) -> list[Block]:
 # -- plain text ---------------------------------------------------------------------------
 
 _UNDERLINE = re.compile(r"^\s*([-=_~*#+])\1{2,}\s*$")
-_BULLET = re.compile(
-    r"^\s*(?:[-*+\u2022\u2023\u25e6\u00b7\u2013]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+"
-)
-#: A bullet that is only a symbol (a number or letter says something: it stays).
-_SYMBOL = re.compile(r"^\s*[-*+\u2022\u2023\u25e6\u00b7\u2013]\s+")
+#: Bullet glyphs: dashes and stars in plain text, and what word processors put in PDFs
+#: (Word's Symbol-font bullet is U+F0B7).
+_GLYPHS = "-*+\u2022\u2023\u25e6\u00b7\u2013\u2043\u2219\u25aa\u25cf\u25cb\u25a0\u27a2\uf0b7"
+_BULLET = re.compile(rf"^\s*(?:[{re.escape(_GLYPHS)}]|\(?\d{{1,3}}[.)]|\(?[a-zA-Z][.)])\s+")
+#: A bullet that is only a glyph (a number or letter says something: it stays).
+_SYMBOL = re.compile(rf"^\s*[{re.escape(_GLYPHS)}]\s+")
 _SENTENCE_END = (".", ",", ";", ":", "!", "?")
 #: A paragraph whose lines are all shorter than this keeps its line breaks (an address,
 #: a list of names); longer lines are prose wrapped by an editor, joined again.
@@ -239,7 +247,7 @@ def _paragraph_blocks(lines: list[str]) -> Iterator[Block]:
                 items[-1] = ("Title", items[-1][1])
             continue  # a rule between parts says nothing itself
         if _BULLET.match(line):
-            items.append(("ListItem", [_SYMBOL.sub("", line, count=1).strip()]))
+            items.append(("ListItem", [without_bullet(line).strip()]))
         elif items and items[-1][0] != "Title":
             items[-1][1].append(line.strip())
         else:
@@ -249,6 +257,11 @@ def _paragraph_blocks(lines: list[str]) -> Iterator[Block]:
             kind = text_kind(item[0])
         short = kind != "ListItem" and all(len(line) < _SHORT_LINE for line in item)
         yield Block(("\n" if short else " ").join(item), kind)
+
+
+def without_bullet(text: str) -> str:
+    """``text`` without a leading bullet glyph (``• Item`` -> ``Item``)."""
+    return _SYMBOL.sub("", text, count=1)
 
 
 def text_kind(text: str) -> str:

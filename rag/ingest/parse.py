@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ParseError
-from rag.ingest.markup import html_blocks, markdown_blocks, text_blocks, text_kind
+from rag.ingest.markup import (
+    html_blocks,
+    markdown_blocks,
+    text_blocks,
+    text_kind,
+    without_bullet,
+)
 from rag.ingest.ocr import IMAGE_SUFFIXES, OcrOptions, OnPage
 from rag.ingest.types import VANISHED, Block
 from rag.privacy import lock_down
@@ -303,7 +309,10 @@ def _pdf_blocks(path: Path, ocr: OcrOptions, progress: OnPage | None) -> Iterato
 
 
 def _classified(text: str, page: int, ocr_confidence: float | None = None) -> Block:
-    return Block(text, text_kind(text), page, ocr_confidence=ocr_confidence)
+    kind = text_kind(text)
+    if kind == "ListItem":  # the glyph says nothing a list item does not
+        text = without_bullet(text)
+    return Block(text, kind, page, ocr_confidence=ocr_confidence)
 
 
 def _ocr_blocks(
