@@ -164,8 +164,9 @@ class _HtmlReader:
             return
         rows = [tuple(_flat(c) for c in row) for row in cells]
         rows = [row for row in rows if any(row)]
-        text = " ".join(cell for row in rows for cell in row if cell)
-        self.blocks.append(Block(text, "Table", None, tuple(rows)))
+        if rows:
+            text = " ".join(cell for row in rows for cell in row if cell)
+            self.blocks.append(Block(text, "Table", None, tuple(rows)))
 
 
 def _flat(element: Any) -> str:
