@@ -183,27 +183,9 @@ class KeywordIndex:
         cls, records: Iterable[tuple[str, str, str, Sequence[str]]], generation: int
     ) -> KeywordIndex:
         """Index ``(id, source, text, access)`` tuples."""
-        from scipy import sparse
-
-        ids: list[str] = []
-        sources: list[str] = []
-        access: list[Sequence[str]] = []
         column: dict[str, int] = {}
-        rows: list[int] = []
-        columns: list[int] = []
-        for chunk_id, source, text, readers in records:
-            row = len(ids)
-            ids.append(chunk_id)
-            sources.append(source)
-            access.append(tuple(readers))
-            for term in tokenize(text):
-                rows.append(row)
-                columns.append(column.setdefault(term, len(column)))
-        # One entry per occurrence; the conversion to CSC sums them into term counts.
-        counts = sparse.coo_array(
-            (np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=(len(ids), len(column))
-        ).tocsc()
-        return cls(ids, sources, counts, list(column), generation, access)
+        ids, sources, access, counts = _term_counts(records, column)
+        return cls(ids, sources, counts.tocsc(), list(column), generation, access)
 
     def updated(
         self,
@@ -219,26 +201,13 @@ class KeywordIndex:
         from scipy import sparse
 
         rows = np.flatnonzero([source in keep for source in self.sources])
-        ids = [self.ids[i] for i in rows]
-        sources = [str(self.sources[i]) for i in rows]
-        access: list[Sequence[str]] = [self.access[i] for i in rows]
         column = dict(self._column)
-        new_rows: list[int] = []
-        columns: list[int] = []
-        for chunk_id, source, text, readers in records:
-            row = len(ids) - len(rows)
-            ids.append(chunk_id)
-            sources.append(source)
-            access.append(tuple(readers))
-            for term in tokenize(text):
-                new_rows.append(row)
-                columns.append(column.setdefault(term, len(column)))
+        new_ids, new_sources, new_access, added = _term_counts(records, column)
+        ids = [self.ids[i] for i in rows] + new_ids
+        sources = [str(self.sources[i]) for i in rows] + new_sources
+        access = [self.access[i] for i in rows] + new_access
         kept = self._counts.tocsr()[rows]
         kept.resize((len(rows), len(column)))
-        added = sparse.coo_array(
-            (np.ones(len(new_rows), dtype=np.float32), (new_rows, columns)),
-            shape=(len(ids) - len(rows), len(column)),
-        )
         counts = sparse.vstack([kept, added], format="csc", dtype=np.float32)
         used = np.flatnonzero(np.diff(counts.indptr))
         vocabulary = list(column)
@@ -444,3 +413,30 @@ class KeywordIndex:
             )
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             return None
+
+
+def _term_counts(
+    records: Iterable[tuple[str, str, str, Sequence[str]]], column: dict[str, int]
+) -> tuple[list[str], list[str], list[Sequence[str]], Any]:
+    """The ids, sources and access lists of ``(id, source, text, access)`` tuples, and
+    their term counts: a chunks x terms sparse array (COO, one entry per occurrence, to be
+    summed), its terms numbered by ``column``, which gains the new ones."""
+    from scipy import sparse
+
+    ids: list[str] = []
+    sources: list[str] = []
+    access: list[Sequence[str]] = []
+    rows: list[int] = []
+    columns: list[int] = []
+    for chunk_id, source, text, readers in records:
+        row = len(ids)
+        ids.append(chunk_id)
+        sources.append(source)
+        access.append(tuple(readers))
+        for term in tokenize(text):
+            rows.append(row)
+            columns.append(column.setdefault(term, len(column)))
+    counts = sparse.coo_array(
+        (np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=(len(ids), len(column))
+    )
+    return ids, sources, access, counts
