@@ -206,7 +206,9 @@ def profile_format(
     with collection._writing():
         for doc in prepared:
             n = len(doc.chunks)
-            _, t = timed(lambda d=doc, v=every[at : at + n]: indexer._write(str(d.path), d, v))
+            _, t = timed(
+                lambda d=doc, v=every[at : at + n]: indexer._write_batch([(str(d.path), d)], v)
+            )
             s["commit"] += t
             at += n
     # End to end, into another empty data directory, with the app's own embedder warm.

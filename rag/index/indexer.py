@@ -581,10 +581,6 @@ class Indexer:
             return ocr.startswith("ocr:")
         return ocr not in ("ocr", f"ocr:{self.ocr.languages}")
 
-    def _write(self, source: str, doc: Prepared, vectors: Any) -> int:
-        """Store one file's chunks (see :meth:`_write_batch`); how many."""
-        return self._write_batch([(source, doc)], vectors)
-
     def _write_batch(self, docs: Sequence[tuple[str, Prepared]], vectors: Any) -> int:
         """Store several files' chunks (``vectors``: all of theirs, in order) in one
         commit; how many chunks. One manifest transaction journals every file (and sets

@@ -188,11 +188,6 @@ class Manifest:
         )
         return str(rows[0][0]) if rows else None
 
-    def claim(self, collection: str, source: str, owner: str) -> None:
-        """Record ``owner`` for ``source`` unless it has one already."""
-        with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO owners VALUES (?,?,?)", (collection, source, owner))
-
     # -- the journal of interrupted operations -----------------------------------------
 
     def begin(self, collection: str, source: str, operation: str) -> None:
