@@ -27,6 +27,7 @@ from rag.index.uploads import Upload, discard_upload, save_upload
 from rag.ingest.pipeline import OcrOptions, ParseLimits
 from rag.retrieval.hybrid import Passage, Retriever
 from rag.retrieval.keyword import KeywordIndex, Vocabulary
+from rag.retrieval.store import Record
 from rag.retrieval.stores import VectorStore, open_store
 from rag.text import collection_name
 from rag.trust.accounts import ALL, View, parse_principals
@@ -132,14 +133,14 @@ class Collection:
     def _rebuild_keyword(self) -> KeywordIndex:
         with self._lock:
             generation = self.manifest.generation(self.name)
-            records = (
-                (r.id, str(r.metadata.get("source", "")), r.text, _access_of(r.metadata))
-                for r in self.store.iter_records()
-            )
-            index = KeywordIndex.build(records, generation)
-            index.save(self._keyword_dir)
-            self._keyword = index
-            return index
+            records = map(_keyword_entry, self.store.iter_records())
+            return self._keep_keyword(KeywordIndex.build(records, generation))
+
+    def _keep_keyword(self, index: KeywordIndex) -> KeywordIndex:
+        """Save ``index`` as the collection's keyword index and use it from now on."""
+        index.save(self._keyword_dir)
+        self._keyword = index
+        return index
 
     def _update_keyword(self, start: int, report: IngestReport) -> KeywordIndex:
         """The keyword index after an ingest that began at manifest generation ``start``:
@@ -153,8 +154,13 @@ class Collection:
                 before = KeywordIndex.load(self._keyword_dir)
             if before is None or before.generation != start:
                 return self._rebuild_keyword()
-            touched = set(report.added + report.updated + report.removed + report.repaired)
-            touched |= set(report.access_changed)
+            touched = {
+                *report.added,
+                *report.updated,
+                *report.removed,
+                *report.repaired,
+                *report.access_changed,
+            }
             generation = self.manifest.generation(self.name)
             docs = self.manifest.documents(self.name)
             ids = [
@@ -164,7 +170,7 @@ class Collection:
                 for i in range(d.chunks)
             ]
             records = (
-                (r.id, str(r.metadata.get("source", "")), r.text, _access_of(r.metadata))
+                _keyword_entry(r)
                 for start_at in range(0, len(ids), 1000)
                 for r in self.store.get(ids[start_at : start_at + 1000])
             )
@@ -174,9 +180,7 @@ class Collection:
             if len(index.ids) != len(listed) or not listed.issuperset(index.ids):
                 log.warning("the keyword index's update disagrees with the manifest; rebuilt")
                 return self._rebuild_keyword()
-            index.save(self._keyword_dir)
-            self._keyword = index
-            return index
+            return self._keep_keyword(index)
 
     def _indexer(
         self,
@@ -384,9 +388,11 @@ class Collection:
         return results
 
 
-def _access_of(metadata: dict[str, object]) -> tuple[str, ...]:
-    value = metadata.get("access")
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+def _keyword_entry(record: Record) -> tuple[str, str, str, tuple[str, ...]]:
+    """What the keyword index keeps of a stored chunk: id, source, text, access list."""
+    access = record.metadata.get("access")
+    readers = tuple(str(v) for v in access) if isinstance(access, list) else ()
+    return record.id, str(record.metadata.get("source", "")), record.text, readers
 
 
 def absolute(path: str | None) -> str | None:
