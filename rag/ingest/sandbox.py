@@ -672,8 +672,8 @@ def serve() -> None:
             request = _receive(conn)
         except (EOFError, OSError):
             return
-        warming = time.perf_counter()
-        warming = time.perf_counter() - warming if _warm_for(Path(request["path"])) else 0.0
+        began = time.perf_counter()
+        warming = time.perf_counter() - began if _warm_for(Path(request["path"])) else 0.0
         _send(conn, {"kind": "started", "warming_s": warming})
         _limit_address_space(int(request["memory_mb"]))
         ocr = OcrOptions.from_json(request["ocr"])
@@ -795,8 +795,9 @@ class SandboxPool:
     the others parsing. Thread-safe.
 
     A worker's start costs up to a second of a core (imports; spaCy's load comes with
-    the first file that needs it, seconds more), more than a small ingest can win back, so when all are busy another is started only when the files still to
-    parse are expected to repay it (see :meth:`_worth_another`): callers announce them
+    the first file that needs it, seconds more), more than a small ingest can win back,
+    so when all are busy another is started only when the files still to parse are
+    expected to repay it (see :meth:`_worth_another`): callers announce them
     with :meth:`expect`. ``lazy=False`` starts one whenever all are busy (as many as
     ``size``), whatever is left to do."""
 

@@ -9,18 +9,21 @@ word occurs in a secret document. So the index keeps raw term counts (a sparse c
 terms matrix) and the chunk lengths, and each search computes N, df and avgdl over the
 reader's chunks; with no reader restriction they are those of the whole collection and
 the scores are those of the Lucene BM25 variant (k1=1.5, b=0.75) that the bm25s library
-computed here before (equal to float32 rounding: tests/rag/test_keyword.py). A source filter does not change the statistics (they stay those
-of everything the reader may read); it only says which chunks may be returned. A reader
+computed here before (equal to float32 rounding: tests/rag/test_keyword.py). A source
+filter does not change the statistics (they stay those of everything the reader may
+read); it only says which chunks may be returned. A reader
 set's chunk count, total length and mask of chunks are computed at its first search and
 kept with the index (which is replaced, not changed, when the collection changes); a
 term's df is a sum over the access lists holding it. So a search costs one pass over the
 postings of its terms plus one over the chunks, whoever asks.
 
-Term counts cannot be added to in place cheaply, so the index is rebuilt from the store
-when the collection changes (the manifest's generation counter says when) and saved on
-disk beside it. Each build goes to its own folder and a ``CURRENT`` file is switched
-atomically, so a reader never sees half an index. An index saved in an older format
-loads as None, and the collection then rebuilds it.
+An index is never changed in place. When an ingest changes the collection (the
+manifest's generation counter says when), a new one is made from the old one with the
+touched documents' chunks taken out and their new ones put in (:meth:`KeywordIndex.updated`),
+or built from the store when there is no old one to start from, and saved on disk
+beside it. Each goes to its own folder and a ``CURRENT`` file is switched atomically, so
+a reader never sees half an index. An index saved in an older format loads as None, and
+the collection then rebuilds it.
 """
 
 from __future__ import annotations
