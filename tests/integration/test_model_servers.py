@@ -207,9 +207,14 @@ def test_the_ui_chat_answers_through_the_server(
 def _ui(tmp_path: Path, data_dir: Path, monkeypatch, env: dict[str, str]):  # type: ignore[no-untyped-def]
     from streamlit.testing.v1 import AppTest
 
-    # A data directory of its own: the UI keeps one Assistant per data directory.
+    # A data directory of its own: the UI keeps one Assistant per data directory. Copied
+    # by another process: this one holds SQLite connections to the files (earlier tests'
+    # Assistants), and closing any other descriptor of a file drops this process's POSIX
+    # locks on it. The next rag process would then take itself for the only user, fold
+    # the write-ahead log into the file and delete it under those connections: "database
+    # disk image is malformed" a few tests later, as CI once saw.
     own = tmp_path / "data"
-    shutil.copytree(data_dir, own)
+    subprocess.run(["cp", "-a", str(data_dir), str(own)], check=True)
     for key, value in {**env, "RAG_DATA_DIR": str(own)}.items():
         monkeypatch.setenv(key, value)
     at = AppTest.from_file(str(ROOT / "ui" / "app.py"), default_timeout=300)
