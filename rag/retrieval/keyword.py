@@ -38,7 +38,6 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -118,7 +117,7 @@ class KeywordIndex:
         self,
         ids: list[str],
         sources: list[str],
-        counts: Any,
+        counts: _Counts,
         vocabulary: list[str],
         generation: int,
         access: list[Sequence[str]] | None = None,
@@ -145,16 +144,15 @@ class KeywordIndex:
         # collection loads a new one when its generation moves), so they never go stale.
         self._scopes: dict[frozenset[str], _Scope] = {}
 
-    def _index_postings(self, counts: Any) -> None:
-        """Keep the counts (scipy.sparse CSC, float32) and their raw arrays: a term's
-        column lists the chunks holding it, which a search slices without scipy."""
+    def _index_postings(self, counts: _Counts) -> None:
+        """Keep the counts and their arrays: a term's column lists the chunks holding it."""
         self._counts = counts
-        self._indptr = np.asarray(counts.indptr, dtype=np.int64)
-        self._rows = counts.indices
-        self._tf = counts.data
+        self._indptr = counts.indptr
+        self._rows = counts.rows
+        self._tf = counts.tf
         # An empty chunk counts as one term long, as in the bm25s index this replaces
         # (it held a placeholder token), so the mean length is unchanged.
-        lengths = np.bincount(self._rows, self._tf, minlength=counts.shape[0])
+        lengths = np.bincount(self._rows, self._tf, minlength=len(self.ids))
         self._lengths = np.maximum(lengths, 1).astype(np.int64)
         # Each posting's chunk length, beside its count: a search reads both in order.
         self._posting_length = self._lengths.astype(np.float32)[self._rows]
@@ -163,23 +161,19 @@ class KeywordIndex:
         """Chunks sharing an access list share its readability, chunk count and total
         length, so a reader's N and avgdl are sums over the lists they may read; and each
         term's document frequency per list, so their df is one too."""
-        from scipy import sparse
-
         lists = sorted(set(self.access))
         number = {a: i for i, a in enumerate(lists)}
         self._lists = lists
         self._list_of = np.asarray([number[a] for a in self.access], dtype=np.int64)
         self._list_chunks = np.bincount(self._list_of, minlength=len(lists))
         self._list_length = np.bincount(self._list_of, self._lengths, minlength=len(lists))
-        terms = np.repeat(np.arange(len(self._vocabulary), dtype=np.int32), np.diff(self._indptr))
-        # A CSR matrix terms x access lists: summing duplicates counts the chunks.
-        df = sparse.coo_array(
-            (np.ones(len(terms), dtype=np.int32), (terms, self._list_of[self._rows])),
-            shape=(len(self._vocabulary), len(lists)),
-        ).tocsr()
-        self._df_indptr = np.asarray(df.indptr, dtype=np.int64)
-        self._df_list = df.indices
-        self._df_count = df.data
+        # Per term, the access lists holding it and how many of its chunks each has.
+        width = max(len(lists), 1)
+        pairs, self._df_count = np.unique(
+            self._counts.columns() * width + self._list_of[self._rows], return_counts=True
+        )
+        self._df_list = pairs % width
+        self._df_indptr = _starts(pairs // width, len(self._vocabulary))
 
     @classmethod
     def build(
@@ -187,8 +181,9 @@ class KeywordIndex:
     ) -> KeywordIndex:
         """Index ``(id, source, text, access)`` tuples."""
         column: dict[str, int] = {}
-        ids, sources, access, counts = _term_counts(records, column)
-        return cls(ids, sources, counts.tocsc(), list(column), generation, access)
+        ids, sources, access, entries = _term_counts(records, column)
+        counts = _Counts.of(*entries, n_rows=len(ids), n_columns=len(column))
+        return cls(ids, sources, counts, list(column), generation, access)
 
     def updated(
         self,
@@ -201,22 +196,29 @@ class KeywordIndex:
         collection after an ingest that changed only the other sources, for the cost of
         those alone (a rebuild reads and tokenizes every chunk: 2 s at 11,500 chunks).
         Terms no chunk holds any more leave the vocabulary, as in a rebuild."""
-        from scipy import sparse
-
-        rows = np.flatnonzero([source in keep for source in self.sources])
+        kept = np.asarray([source in keep for source in self.sources], dtype=bool)
+        rows = np.flatnonzero(kept)
         column = dict(self._column)
-        new_ids, new_sources, new_access, added = _term_counts(records, column)
+        new_ids, new_sources, new_access, (new_rows, new_columns, new_tf) = _term_counts(
+            records, column
+        )
         ids = [self.ids[i] for i in rows] + new_ids
         sources = [str(self.sources[i]) for i in rows] + new_sources
         access = [self.access[i] for i in rows] + new_access
-        kept = self._counts.tocsr()[rows]
-        kept.resize((len(rows), len(column)))
-        counts = sparse.vstack([kept, added], format="csc", dtype=np.float32)
-        used = np.flatnonzero(np.diff(counts.indptr))
-        vocabulary = list(column)
-        return KeywordIndex(
-            ids, sources, counts[:, used], [vocabulary[i] for i in used], generation, access
+        # The kept chunks' postings, renumbered in order (so each column's rows still
+        # ascend), then the new chunks' after them.
+        renumber = np.cumsum(kept) - 1
+        held = kept[self._rows]
+        counts = _Counts.of(
+            np.concatenate([renumber[self._rows[held]], new_rows + len(rows)]),
+            np.concatenate([self._counts.columns()[held], new_columns]),
+            np.concatenate([self._tf[held], new_tf]),
+            n_rows=len(ids),
+            n_columns=len(column),
         )
+        used, counts = counts.without_empty_columns()
+        vocabulary = list(column)
+        return KeywordIndex(ids, sources, counts, [vocabulary[i] for i in used], generation, access)
 
     def _readable_lists(self, readers: Collection[str]) -> np.ndarray:
         """Per access list, whether ``readers`` may read its chunks."""
@@ -358,15 +360,12 @@ class KeywordIndex:
 
     def save(self, folder: Path) -> None:
         """Write to a new sub-folder of ``folder`` and switch ``CURRENT`` to it atomically."""
-        from scipy import sparse
-
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"g{self.generation}-{os.getpid()}"
         if target.exists():
             shutil.rmtree(target)
         target.mkdir()
-        # Uncompressed: loading is a plain read, and the counts compress poorly anyway.
-        sparse.save_npz(target / "counts.npz", self._counts, compressed=False)
+        self._counts.save(target / "counts.npz")
         meta = {
             "format": _FORMAT,
             "generation": self.generation,
@@ -400,16 +399,14 @@ class KeywordIndex:
     def load(cls, folder: Path) -> KeywordIndex | None:
         """The current index in ``folder``, or None if there is none, it is unreadable or
         it is in another format (the bm25s one before per-reader statistics)."""
-        from scipy import sparse
-
         try:
             target = folder / (folder / "CURRENT").read_text().strip()
             meta = json.loads((target / "meta.json").read_text())
             if meta.get("format") != _FORMAT:
                 return None
-            counts = sparse.load_npz(target / "counts.npz").tocsc().astype(np.float32, copy=False)
             ids, vocabulary = meta["ids"], meta["vocabulary"]
-            if counts.shape != (len(ids), len(vocabulary)):
+            counts = _Counts.load(target / "counts.npz", len(ids), len(vocabulary))
+            if counts is None:
                 return None
             return cls(
                 ids, meta["sources"], counts, vocabulary, int(meta["generation"]), meta["access"]
@@ -420,26 +417,99 @@ class KeywordIndex:
 
 def _term_counts(
     records: Iterable[tuple[str, str, str, Sequence[str]]], column: dict[str, int]
-) -> tuple[list[str], list[str], list[Sequence[str]], Any]:
+) -> tuple[list[str], list[str], list[Sequence[str]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The ids, sources and access lists of ``(id, source, text, access)`` tuples, and
-    their term counts: a chunks x terms sparse array (COO, one entry per occurrence, to be
-    summed), its terms numbered by ``column``, which gains the new ones."""
-    from scipy import sparse
-
+    their term counts as (row, column, count) arrays in row order, one entry per term a
+    chunk holds, its terms numbered by ``column``, which gains the new ones."""
     ids: list[str] = []
     sources: list[str] = []
     access: list[Sequence[str]] = []
     rows: list[int] = []
     columns: list[int] = []
+    tf: list[int] = []
     for chunk_id, source, text, readers in records:
         row = len(ids)
         ids.append(chunk_id)
         sources.append(source)
         access.append(tuple(readers))
-        for term in tokenize(text):
+        for term, times in Counter(tokenize(text)).items():
             rows.append(row)
             columns.append(column.setdefault(term, len(column)))
-    counts = sparse.coo_array(
-        (np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=(len(ids), len(column))
+            tf.append(times)
+    entries = (
+        np.asarray(rows, dtype=np.int64),
+        np.asarray(columns, dtype=np.int64),
+        np.asarray(tf, dtype=np.float32),
     )
-    return ids, sources, access, counts
+    return ids, sources, access, entries
+
+
+def _starts(groups: np.ndarray, n: int) -> np.ndarray:
+    """Where each of the groups ``0..n-1`` starts in the sorted ``groups``, and the end."""
+    starts = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(groups, minlength=n), out=starts[1:])
+    return starts
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """Term counts, chunks x terms, stored by term (the CSC layout): the chunks holding
+    term ``j`` are ``rows[indptr[j]:indptr[j + 1]]``, ascending, with their counts in
+    ``tf``. Saved as scipy's ``save_npz`` saves a CSC matrix, so either reads the other."""
+
+    indptr: np.ndarray  # int64, one more than there are terms
+    rows: np.ndarray  # int32
+    tf: np.ndarray  # float32
+    n_rows: int  # chunks, some of which may hold no term
+
+    @classmethod
+    def of(
+        cls, rows: np.ndarray, columns: np.ndarray, tf: np.ndarray, n_rows: int, n_columns: int
+    ) -> _Counts:
+        """The ``n_rows`` x ``n_columns`` counts of entries with distinct (row, column)
+        pairs, listed so that each column's rows ascend (row order does)."""
+        order = np.argsort(columns, kind="stable")
+        return cls(
+            _starts(columns, n_columns),
+            rows[order].astype(np.int32),
+            tf[order].astype(np.float32),
+            n_rows,
+        )
+
+    def columns(self) -> np.ndarray:
+        """Each entry's column."""
+        return np.repeat(np.arange(len(self.indptr) - 1), np.diff(self.indptr))
+
+    def without_empty_columns(self) -> tuple[np.ndarray, _Counts]:
+        """The columns some chunk holds, and the counts of those alone."""
+        used = np.flatnonzero(np.diff(self.indptr))
+        indptr = np.append(self.indptr[used], len(self.rows))
+        return used, _Counts(indptr, self.rows, self.tf, self.n_rows)
+
+    def save(self, path: Path) -> None:
+        # Uncompressed: loading is a plain read, and the counts compress poorly anyway.
+        shape = np.array([self.n_rows, len(self.indptr) - 1])
+        with path.open("wb") as out:
+            np.savez(
+                out, indices=self.rows, indptr=self.indptr, format=b"csc", shape=shape, data=self.tf
+            )
+
+    @classmethod
+    def load(cls, path: Path, n_rows: int, n_columns: int) -> _Counts | None:
+        """The counts saved at ``path``, or None if they are not ``n_rows`` x ``n_columns``
+        CSC counts or do not hold together."""
+        with np.load(path, allow_pickle=False) as saved:
+            if saved["format"].item() != b"csc":
+                return None
+            if tuple(saved["shape"]) != (n_rows, n_columns):
+                return None
+            indptr = saved["indptr"].astype(np.int64)
+            rows = saved["indices"].astype(np.int32)
+            tf = saved["data"].astype(np.float32)
+        if len(indptr) != n_columns + 1 or indptr[0] != 0 or indptr[-1] != len(rows):
+            return None
+        if len(tf) != len(rows) or np.any(np.diff(indptr) < 0):
+            return None
+        if len(rows) and (rows.min() < 0 or rows.max() >= n_rows):
+            return None
+        return cls(indptr, rows, tf, n_rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -96,15 +97,15 @@ def _chroma(settings: Settings):  # type: ignore[no-untyped-def]
 def _postings(index: KeywordIndex) -> dict[str, tuple[str, tuple[str, ...], dict[str, float]]]:
     """Each chunk's source, access list and term counts, by id: the index's content,
     whatever the order of its rows and columns."""
-    counts = index._counts.tocsr()
-    vocabulary = index._vocabulary
-    out = {}
-    for row, chunk_id in enumerate(index.ids):
-        lo, hi = counts.indptr[row], counts.indptr[row + 1]
-        cells = zip(counts.indices[lo:hi], counts.data[lo:hi], strict=True)
-        terms = {vocabulary[c]: float(v) for c, v in cells}
-        out[chunk_id] = (str(index.sources[row]), tuple(index.access[row]), terms)
-    return out
+    counts = index._counts
+    terms: list[dict[str, float]] = [{} for _ in index.ids]
+    for term, (lo, hi) in zip(index._vocabulary, pairwise(counts.indptr), strict=True):
+        for row, tf in zip(counts.rows[lo:hi], counts.tf[lo:hi], strict=True):
+            terms[row][term] = float(tf)
+    return {
+        chunk_id: (str(index.sources[row]), tuple(index.access[row]), terms[row])
+        for row, chunk_id in enumerate(index.ids)
+    }
 
 
 def test_an_ingest_updates_the_keyword_index_to_what_a_rebuild_makes(
