@@ -80,6 +80,10 @@ class _Embedder:
             start for start, _ in self._word_pieces().encode(text, add_special_tokens=False).offsets
         ]
 
+    def load(self) -> None:
+        """Load the model and its tokenizers now, not in the first call that needs them."""
+        raise NotImplementedError
+
     def _word_pieces(self) -> Any:
         if self._tokenizer is None:
             from tokenizers import Tokenizer
@@ -119,6 +123,10 @@ class SentenceTransformerEmbedder(_Embedder):
     @property
     def max_tokens(self) -> int:
         return int(self.model.max_seq_length)
+
+    def load(self) -> None:
+        self.model  # noqa: B018
+        self._word_pieces()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -176,9 +184,13 @@ class OnnxEmbedder(_Embedder):
                 tok.enable_truncation(self.max_tokens)
                 tok.no_padding()
                 self._encoder = tok
+                self._word_pieces()  # the chunker's: loaded with the model, not by a file
                 if self.threads > 1:
                     self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rag-embed")
             return self._session
+
+    def load(self) -> None:
+        self.session  # noqa: B018
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
