@@ -26,7 +26,7 @@ from rag.index.manifest import DocumentRecord, Manifest
 from rag.index.uploads import Upload, discard_upload, save_upload
 from rag.ingest.pipeline import OcrOptions, ParseLimits
 from rag.retrieval.hybrid import Passage, Retriever
-from rag.retrieval.keyword import KeywordIndex, Vocabulary
+from rag.retrieval.keyword import KeywordIndex, TermCounts, Vocabulary
 from rag.retrieval.store import Record
 from rag.retrieval.stores import VectorStore, open_store
 from rag.text import collection_name
@@ -142,16 +142,21 @@ class Collection:
         self._keyword = index
         return index
 
-    def _update_keyword(self, start: int, report: IngestReport) -> KeywordIndex:
+    def _update_keyword(
+        self, start: int, report: IngestReport, written: TermCounts
+    ) -> KeywordIndex:
         """The keyword index after an ingest that began at manifest generation ``start``:
-        the index of that generation, if there is one, with the chunks of the documents
-        the ingest added, changed, removed or gave another access list taken out and
-        their current chunks put in; else (or should the result not hold every chunk the
-        manifest lists) a rebuild from the store."""
+        the index of that generation, if there is one (none, for a collection that was
+        empty), with the chunks of the documents the ingest added, changed, removed or
+        gave another access list taken out and their current chunks put in: those it
+        ``written`` (counted as it went), the others read from the store. Else (or
+        should the result not hold every chunk the manifest lists) a rebuild."""
         with self._lock:
             before = self._keyword
             if before is None or before.generation != start:
                 before = KeywordIndex.load(self._keyword_dir)
+            if before is None and start == 0:  # no document had ever been committed
+                before = KeywordIndex.build([], start)
             if before is None or before.generation != start:
                 return self._rebuild_keyword()
             touched = {
@@ -163,19 +168,19 @@ class Collection:
             }
             generation = self.manifest.generation(self.name)
             docs = self.manifest.documents(self.name)
+            counted = set(written.ids)
             ids = [
                 chunk_id(d.source, d.content_hash, i)
                 for d in docs
                 if d.source in touched
                 for i in range(d.chunks)
             ]
-            records = (
-                _keyword_entry(r)
-                for start_at in range(0, len(ids), 1000)
-                for r in self.store.get(ids[start_at : start_at + 1000])
-            )
+            unread = [i for i in ids if i not in counted]
+            for start_at in range(0, len(unread), 1000):
+                for record in self.store.get(unread[start_at : start_at + 1000]):
+                    written.add(*_keyword_entry(record))
             keep = {d.source for d in docs} - touched
-            index = before.updated(keep, records, generation)
+            index = before.updated(keep, written, generation)
             listed = {chunk_id(d.source, d.content_hash, i) for d in docs for i in range(d.chunks)}
             if len(index.ids) != len(listed) or not listed.issuperset(index.ids):
                 log.warning("the keyword index's update disagrees with the manifest; rebuilt")
@@ -187,6 +192,7 @@ class Collection:
         writer: View = ALL,
         access: Sequence[str] | None = None,
         follow_symlinks: bool = False,
+        keyword: TermCounts | None = None,
     ) -> Indexer:
         from rag.ingest.chunk import Chunker
 
@@ -212,6 +218,7 @@ class Collection:
             follow_symlinks=follow_symlinks,
             ocr=OcrOptions(s.ocr, s.ocr_languages, s.ocr_min_text_chars, s.ocr_dpi),
             workers=s.parse_workers,
+            keyword=keyword,
         )
 
     # -- reading ----------------------------------------------------------------------
@@ -319,10 +326,11 @@ class Collection:
         """Bring the collection in line with ``paths`` (see :class:`Indexer`)."""
         with self._writing():
             start = self.manifest.generation(self.name)
-            indexer = self._indexer(writer, access, follow_symlinks)
+            written = TermCounts()
+            indexer = self._indexer(writer, access, follow_symlinks, written)
             report = indexer.ingest(list(paths), progress, page_progress)
             if report.changed or self._keyword_stale():
-                self._update_keyword(start, report)
+                self._update_keyword(start, report, written)
         return report
 
     def remove(self, path: str | Path, *, writer: View = ALL) -> list[str]:

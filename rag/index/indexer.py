@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -49,6 +49,7 @@ from rag.ingest.pipeline import OcrOptions, ParseLimits, Prepared, prepare
 from rag.ingest.sandbox import default_workers, expect_files, set_workers
 from rag.ingest.types import VANISHED
 from rag.models.base import Embedder
+from rag.retrieval.keyword import TermCounts, count_terms
 from rag.retrieval.store import Record, VectorStore
 from rag.trust.accounts import ALL, View
 
@@ -170,6 +171,7 @@ class Indexer:
         follow_symlinks: bool = False,
         ocr: OcrOptions | None = None,
         workers: int | None = None,
+        keyword: TermCounts | None = None,
     ) -> None:
         """``store``: the store, or a function that opens it (called once, when a chunk is
         to be read or written: an ingest that changes nothing never opens it).
@@ -182,7 +184,9 @@ class Indexer:
         ``follow_symlinks``: follow links in folders that lead out of them (see
         :func:`rag.ingest.discover.discover`). ``ocr``: how scans and images are read
         (with OCR off, images in folders are skipped). ``workers``: how many files are
-        parsed at once, each in a sandboxed worker (default: one per core, at most 8)."""
+        parsed at once, each in a sandboxed worker (default: one per core, at most 8).
+        ``keyword``: where each committed chunk's keyword terms go (the collection
+        updates its keyword index from them), counted as files are parsed."""
         self._store = store
         self._opening = threading.Lock()
         self._ahead: list[threading.Thread] = []
@@ -201,6 +205,7 @@ class Indexer:
         self.follow_symlinks = follow_symlinks
         self.ocr = ocr or OcrOptions()
         self.workers = workers or default_workers()
+        self.keyword = keyword
 
     @property
     def store(self) -> VectorStore:
@@ -253,7 +258,7 @@ class Indexer:
         roots |= {Path(p).resolve() for p in paths if Path(p).is_dir()}
         # A folder whose name is not UTF-8 was reported by discover(); it cannot be stored.
         roots = {r for r in roots if is_utf8(str(r))}
-        pending: list[tuple[Found, Prepared, bool]] = []
+        pending: list[tuple[Found, _Ready]] = []
         done = 0
 
         def finish(item: Found, outcome: str) -> None:
@@ -265,14 +270,16 @@ class Indexer:
         def flush() -> None:
             if not pending:
                 return
-            texts = [c.text for _, doc, _ in pending for c in doc.chunks]
+            texts = [c.text for _, ready in pending for c in ready.doc.chunks]
             vectors = self.embedder.embed(texts)
             report.chunks_written += self._write_batch(
-                [(str(item.path), doc) for item, doc, _ in pending], vectors
+                [(str(item.path), ready.doc) for item, ready in pending],
+                vectors,
+                [ready.terms for _, ready in pending],
             )
-            for item, _, known in pending:
-                (report.updated if known else report.added).append(str(item.path))
-                finish(item, "updated" if known else "added")
+            for item, ready in pending:
+                (report.updated if ready.known else report.added).append(str(item.path))
+                finish(item, "updated" if ready.known else "added")
             pending.clear()
 
         pages = _Pages(page_progress)
@@ -282,11 +289,10 @@ class Indexer:
                 if isinstance(result, str):
                     finish(item, result)
                     continue
-                doc, known = result
-                pending.append((item, doc, known))
+                pending.append((item, result))
                 # The first batch is small, so the embedder starts while files are parsed.
                 wanted = self.batch_chunks if report.chunks_written else _FIRST_BATCH
-                if sum(len(d.chunks) for _, d, _ in pending) >= wanted:
+                if sum(len(ready.doc.chunks) for _, ready in pending) >= wanted:
                     flush()
             flush()
         for thread in self._ahead:
@@ -298,7 +304,7 @@ class Indexer:
 
     def _prepared(
         self, found: list[Found], report: IngestReport, pool: ThreadPoolExecutor, pages: _Pages
-    ) -> Iterator[tuple[Found, str | tuple[Prepared, bool]]]:
+    ) -> Iterator[tuple[Found, str | _Ready]]:
         """Each file's outcome ("unchanged", "failed"...) or its prepared chunks, in order.
         Files are parsed ahead while the caller embeds and commits, up to
         :data:`_AHEAD_BYTES` of them (at least two per parser worker).
@@ -307,11 +313,11 @@ class Indexer:
         Each file notes what happened to it in a report of its own, merged into
         ``report`` here, in file order, whatever order the workers finish in."""
         least = 2 * self.workers
-        futures: deque[tuple[Found, IngestReport, Future[str | tuple[Prepared, bool]]]]
+        futures: deque[tuple[Found, IngestReport, Future[str | _Ready]]]
         futures = deque()
         sizes: deque[int] = deque()
 
-        def done() -> tuple[Found, str | tuple[Prepared, bool]]:
+        def done() -> tuple[Found, str | _Ready]:
             head, own, future = futures.popleft()
             sizes.popleft()
             result = pages.wait(future)
@@ -321,7 +327,7 @@ class Indexer:
             report.access_changed += own.access_changed
             return head, result
 
-        def prepare(item: Found, own: IngestReport) -> str | tuple[Prepared, bool]:
+        def prepare(item: Found, own: IngestReport) -> str | _Ready:
             expect_files(-1)  # started on: no longer to come
             return self._prepare(item, own, pages)
 
@@ -480,7 +486,7 @@ class Indexer:
 
     def _prepare(
         self, item: Found, report: IngestReport, pages: _Pages | None = None
-    ) -> str | tuple[Prepared, bool]:
+    ) -> str | _Ready:
         """Parse and chunk one file (in the worker thread); an outcome if nothing to write."""
         source = str(item.path)
         if item.error:
@@ -545,7 +551,9 @@ class Indexer:
         except Exception as exc:  # a parser bug must not stop the batch
             report.failed.append(ParseError(source, f"{type(exc).__name__}: {exc}"))
             return "failed"
-        return prepared, known is not None
+        # Counted here, in a parsing thread, while the embedder works: not at the commit.
+        terms = [count_terms(c.text) for c in prepared.chunks] if self.keyword else None
+        return _Ready(prepared, known is not None, terms)
 
     def _changed_hash(self, path: Path, known: DocumentRecord | None) -> str | None:
         """The new content hash, or None when the file is unchanged since its last ingest."""
@@ -581,7 +589,12 @@ class Indexer:
             return ocr.startswith("ocr:")
         return ocr not in ("ocr", f"ocr:{self.ocr.languages}")
 
-    def _write_batch(self, docs: Sequence[tuple[str, Prepared]], vectors: Any) -> int:
+    def _write_batch(
+        self,
+        docs: Sequence[tuple[str, Prepared]],
+        vectors: Any,
+        terms: Sequence[Sequence[Mapping[str, int]] | None] = (),
+    ) -> int:
         """Store several files' chunks (``vectors``: all of theirs, in order) in one
         commit; how many chunks. One manifest transaction journals every file (and sets
         its access list and owner), one upsert stores all chunks, each file's previous
@@ -620,6 +633,13 @@ class Indexer:
                     for source, doc, _, records in batch
                 ]
             )
+        if self.keyword is not None:  # what was committed, in commit order
+            for (source, _, access, records), counted in zip(
+                batch, terms or [None] * len(batch), strict=True
+            ):
+                texts: Sequence[str | Mapping[str, int]] = counted or [r.text for r in records]
+                for record, text in zip(records, texts, strict=True):
+                    self.keyword.add(record.id, source, text, access)
         return sum(len(records) for *_, records in batch)
 
     def _records(self, source: str, doc: Prepared, access: list[str]) -> list[Record]:
@@ -656,6 +676,16 @@ class Indexer:
         for source in self.manifest.access_without_document(self.collection, prefix):
             if source not in seen:
                 self.manifest.forget(self.collection, source, keep_access=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A file parsed and chunked, to be embedded and committed: whether an earlier
+    version is indexed, and each chunk's keyword terms (when the ingest keeps them)."""
+
+    doc: Prepared
+    known: bool
+    terms: list[dict[str, int]] | None
 
 
 def _try(step: Callable[[], object]) -> None:

@@ -33,8 +33,9 @@ import math
 import os
 import shutil
 import zipfile
+from array import array
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -176,35 +177,32 @@ class KeywordIndex:
         self._df_indptr = _starts(pairs // width, len(self._vocabulary))
 
     @classmethod
-    def build(
-        cls, records: Iterable[tuple[str, str, str, Sequence[str]]], generation: int
-    ) -> KeywordIndex:
-        """Index ``(id, source, text, access)`` tuples."""
-        column: dict[str, int] = {}
-        ids, sources, access, entries = _term_counts(records, column)
-        counts = _Counts.of(*entries, n_rows=len(ids), n_columns=len(column))
-        return cls(ids, sources, counts, list(column), generation, access)
+    def build(cls, records: Iterable[Entry], generation: int) -> KeywordIndex:
+        """Index ``(id, source, text, access)`` tuples (the text may come counted)."""
+        new = TermCounts(records)
+        counts = _Counts.of(*new.entries(), n_rows=len(new.ids), n_columns=len(new.column))
+        return cls(new.ids, new.sources, counts, list(new.column), generation, new.access)
 
     def updated(
-        self,
-        keep: Collection[str],
-        records: Iterable[tuple[str, str, str, Sequence[str]]],
-        generation: int,
+        self, keep: Collection[str], records: Iterable[Entry] | TermCounts, generation: int
     ) -> KeywordIndex:
         """This index with the chunks of the sources in ``keep`` and the ``(id, source,
-        text, access)`` tuples of ``records`` added: what :meth:`build` makes of the whole
-        collection after an ingest that changed only the other sources, for the cost of
-        those alone (a rebuild reads and tokenizes every chunk: 2 s at 11,500 chunks).
-        Terms no chunk holds any more leave the vocabulary, as in a rebuild."""
+        text, access)`` tuples of ``records`` added (or chunks counted already): what
+        :meth:`build` makes of the whole collection after an ingest that changed only the
+        other sources, for the cost of those alone (a rebuild reads and tokenizes every
+        chunk: 2 s at 11,500 chunks). Terms no chunk holds any more leave the vocabulary,
+        as in a rebuild."""
+        new = records if isinstance(records, TermCounts) else TermCounts(records)
         kept = np.asarray([source in keep for source in self.sources], dtype=bool)
         rows = np.flatnonzero(kept)
+        # The new chunks' terms numbered after this index's, in the order they came.
         column = dict(self._column)
-        new_ids, new_sources, new_access, (new_rows, new_columns, new_tf) = _term_counts(
-            records, column
-        )
-        ids = [self.ids[i] for i in rows] + new_ids
-        sources = [str(self.sources[i]) for i in rows] + new_sources
-        access = [self.access[i] for i in rows] + new_access
+        renamed = np.asarray([column.setdefault(t, len(column)) for t in new.column], np.int64)
+        new_rows, new_columns, new_tf = new.entries()
+        new_columns = renamed[new_columns]
+        ids = [self.ids[i] for i in rows] + new.ids
+        sources = [str(self.sources[i]) for i in rows] + new.sources
+        access = [self.access[i] for i in rows] + new.access
         # The kept chunks' postings, renumbered in order (so each column's rows still
         # ascend), then the new chunks' after them.
         renumber = np.cumsum(kept) - 1
@@ -415,33 +413,52 @@ class KeywordIndex:
             return None
 
 
-def _term_counts(
-    records: Iterable[tuple[str, str, str, Sequence[str]]], column: dict[str, int]
-) -> tuple[list[str], list[str], list[Sequence[str]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The ids, sources and access lists of ``(id, source, text, access)`` tuples, and
-    their term counts as (row, column, count) arrays in row order, one entry per term a
-    chunk holds, its terms numbered by ``column``, which gains the new ones."""
-    ids: list[str] = []
-    sources: list[str] = []
-    access: list[Sequence[str]] = []
-    rows: list[int] = []
-    columns: list[int] = []
-    tf: list[int] = []
-    for chunk_id, source, text, readers in records:
-        row = len(ids)
-        ids.append(chunk_id)
-        sources.append(source)
-        access.append(tuple(readers))
-        for term, times in Counter(tokenize(text)).items():
-            rows.append(row)
-            columns.append(column.setdefault(term, len(column)))
-            tf.append(times)
-    entries = (
-        np.asarray(rows, dtype=np.int64),
-        np.asarray(columns, dtype=np.int64),
-        np.asarray(tf, dtype=np.float32),
-    )
-    return ids, sources, access, entries
+def count_terms(text: str) -> dict[str, int]:
+    """How often each term (:func:`tokenize`) occurs in ``text``, in order of first use."""
+    return dict(Counter(tokenize(text)))
+
+
+#: A chunk as the index takes it: id, source, text (or its :func:`count_terms`), access.
+Entry = tuple[str, str, "str | Mapping[str, int]", Sequence[str]]
+
+
+class TermCounts:
+    """Chunks' term counts, gathered one chunk at a time (an ingest adds each batch as it
+    commits it, counted beforehand in the parsing threads), to become an index or be
+    added to one: ids, sources, access lists, and one (row, column, count) entry per
+    term a chunk holds, in row order, its terms numbered in order of first use."""
+
+    def __init__(self, records: Iterable[Entry] = ()) -> None:
+        self.ids: list[str] = []
+        self.sources: list[str] = []
+        self.access: list[Sequence[str]] = []
+        self.column: dict[str, int] = {}
+        self._rows = array("q")
+        self._columns = array("q")
+        self._tf = array("f")
+        for record in records:
+            self.add(*record)
+
+    def add(
+        self, chunk_id: str, source: str, text: str | Mapping[str, int], readers: Sequence[str]
+    ) -> None:
+        terms = count_terms(text) if isinstance(text, str) else text
+        row = len(self.ids)
+        self.ids.append(chunk_id)
+        self.sources.append(source)
+        self.access.append(tuple(readers))
+        column = self.column
+        self._rows.extend([row] * len(terms))
+        self._columns.extend([column.setdefault(term, len(column)) for term in terms])
+        self._tf.extend(terms.values())
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows, columns and counts, as arrays."""
+        return (
+            np.frombuffer(self._rows, dtype=np.int64),
+            np.frombuffer(self._columns, dtype=np.int64),
+            np.frombuffer(self._tf, dtype=np.float32),
+        )
 
 
 def _starts(groups: np.ndarray, n: int) -> np.ndarray:
