@@ -613,8 +613,9 @@ class Indexer:
                 self.writer.user,
             )
             self.store.upsert([r for *_, records in batch for r in records], vectors)
-            for source, doc, _, _ in batch:
-                self.store.delete_source(source, keep_hash=doc.content_hash)
+            self.store.delete_other_versions(
+                {source: doc.content_hash for source, doc, *_ in batch}
+            )
             now = datetime.now(UTC).isoformat(timespec="seconds")
             self.manifest.put_all(
                 [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,8 +42,8 @@ class VectorStore(Protocol):
     restricted to chunks whose ``source`` is in ``sources`` when given, and to chunks
     whose ``access`` metadata (a list of principals) meets ``readers`` when given;
     both filters are applied inside the search, never afterwards. ``delete_source``
-    removes every chunk of a source, or only those whose ``content_hash`` differs
-    from ``keep_hash``; ``set_access`` replaces the access list of a source's chunks;
+    removes every chunk of a source; ``delete_other_versions`` those of each source in
+    ``keep`` whose ``content_hash`` differs from the one it names; ``set_access`` replaces the access list of a source's chunks;
     ``dimension`` is the stored vectors' length (None when empty); ``drop`` deletes the
     whole collection.
     """
@@ -62,7 +62,9 @@ class VectorStore(Protocol):
 
     def get(self, ids: Sequence[str]) -> list[Record]: ...
 
-    def delete_source(self, source: str, keep_hash: str | None = None) -> int: ...
+    def delete_source(self, source: str) -> int: ...
+
+    def delete_other_versions(self, keep: Mapping[str, str]) -> int: ...
 
     def iter_records(self, batch: int = 1000) -> Iterator[Record]: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -159,19 +160,18 @@ def test_a_crash_inside_a_batch_commit_leaves_a_clean_index(
     for i in range(6):
         (folder / f"note-{i}.txt").write_text(f"Note {i}: the boiler in room {i} was serviced.")
     data = tmp_path / "data"
-    real = ChromaStore.delete_source
-    calls = []
+    real = ChromaStore.delete_other_versions
+    batches = []
 
-    def crash(self: ChromaStore, source: str, keep_hash: str | None = None) -> int:
-        calls.append(source)
-        if keep_hash is not None and len(calls) == 2:
-            raise KeyboardInterrupt("killed mid-batch")
-        return real(self, source, keep_hash)
+    def crash(self: ChromaStore, keep: Mapping[str, str]) -> int:
+        batches.append(dict(keep))
+        raise KeyboardInterrupt("killed mid-batch")
 
-    monkeypatch.setattr(ChromaStore, "delete_source", crash)
+    monkeypatch.setattr(ChromaStore, "delete_other_versions", crash)
     with pytest.raises(KeyboardInterrupt):
         Assistant(Settings(data_dir=data)).ingest([folder])
-    monkeypatch.setattr(ChromaStore, "delete_source", real)
+    monkeypatch.setattr(ChromaStore, "delete_other_versions", real)
+    assert len(batches) == 1 and len(batches[0]) == 6  # one commit held every file
 
     again = Assistant(Settings(data_dir=data))
     report = again.ingest([folder])

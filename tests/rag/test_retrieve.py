@@ -1,4 +1,9 @@
+from pathlib import Path
+
+import numpy as np
+
 from rag.retrieval.hybrid import reciprocal_rank_fusion
+from rag.retrieval.store import Record
 
 
 def test_rrf_rewards_agreement_between_rankings() -> None:
@@ -11,3 +16,24 @@ def test_rrf_rewards_agreement_between_rankings() -> None:
 
 def test_rrf_of_one_ranking_keeps_its_order() -> None:
     assert [i for i, _ in reciprocal_rank_fusion([["x", "y", "z"]])] == ["x", "y", "z"]
+
+
+def test_other_versions_of_many_sources_go_in_one_call(tmp_path: Path) -> None:
+    """Each source keeps only the chunks of the version named for it, even where an old
+    version of one file holds what another file holds now (the same content hash)."""
+    from rag.retrieval.chroma import ChromaStore, chroma_client
+
+    store = ChromaStore(chroma_client(path=str(tmp_path)), "versions")
+    chunks = [  # (id, source, content hash)
+        ("a-old", "/d/a.txt", "h1"),
+        ("a-new", "/d/a.txt", "h2"),
+        ("b-new", "/d/b.txt", "h1"),  # b now holds what a held before
+        ("b-older", "/d/b.txt", "h0"),
+        ("c-old", "/d/c.txt", "h9"),  # not in this commit: untouched
+    ]
+    records = [Record(i, f"text of {i}", {"source": s, "content_hash": h}) for i, s, h in chunks]
+    vectors = np.eye(len(records), 8, dtype=np.float32)
+    store.upsert(records, vectors)
+    assert store.delete_other_versions({"/d/a.txt": "h2", "/d/b.txt": "h1"}) == 2
+    assert sorted(r.id for r in store.iter_records()) == ["a-new", "b-new", "c-old"]
+    assert store.delete_other_versions({"/d/c.txt": "h9"}) == 0
