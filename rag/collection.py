@@ -149,8 +149,8 @@ class Collection:
         the index of that generation, if there is one (none, for a collection that was
         empty), with the chunks of the documents the ingest added, changed, removed or
         gave another access list taken out and their current chunks put in: those it
-        ``written`` (counted as it went), the others read from the store. Else (or
-        should the result not hold every chunk the manifest lists) a rebuild."""
+        wrote from ``written`` (counted as it went), the others read from the store.
+        Else (or should the result not hold every chunk the manifest lists) a rebuild."""
         with self._lock:
             before = self._keyword
             if before is None or before.generation != start:
