@@ -331,7 +331,18 @@ class Collection:
             report = indexer.ingest(list(paths), progress, page_progress)
             if report.changed or self._keyword_stale():
                 self._update_keyword(start, report, written)
+            self._discard_failed_uploads(report)
         return report
+
+    def _discard_failed_uploads(self, report: IngestReport) -> None:
+        """Delete the uploaded files this ingest could not read and that are no document:
+        no front end lists them, none could delete them, and what someone uploaded by
+        mistake (or that is hostile) must not stay on the server. One whose earlier
+        version is indexed stays: it is that document's source."""
+        for failure in report.failed:
+            indexed = self.manifest.get(self.name, failure.path) is not None
+            if not indexed and discard_upload(self.uploads_dir, failure.path):
+                log.info("deleted the upload %s: %s", failure.path, failure.reason)
 
     def remove(self, path: str | Path, *, writer: View = ALL) -> list[str]:
         """Remove a document, or every document under a folder, among those ``writer``

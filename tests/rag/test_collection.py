@@ -139,3 +139,21 @@ def test_an_ingest_updates_the_keyword_index_to_what_a_rebuild_makes(
             a = updated.search(query, 10, None, readers)
             b = rebuilt.search(query, 10, None, readers)
             assert [(h.id, round(h.score, 5)) for h in a] == [(h.id, round(h.score, 5)) for h in b]
+
+
+def test_an_upload_that_cannot_be_ingested_is_not_kept(tmp_path: Path) -> None:
+    """A file someone uploaded that could not be read stays nowhere: no front end lists it
+    and none could delete it. An upload whose earlier version is indexed is kept, as the
+    document's source, when its new version fails."""
+    a = Assistant(Settings(data_dir=tmp_path / "data"), embedder=HashEmbedder(8))
+    good, bad = a.save_uploads(
+        [("notes.txt", b"The boiler in room 4 was serviced."), ("scan.pdf", b"%PDF-1.4 junk")]
+    )
+    assert good.path is not None and bad.path is not None
+    report = a.ingest([good.path, bad.path])
+    assert [f.path for f in report.failed] == [str(bad.path)]
+    assert not bad.path.exists() and not bad.path.parent.exists()
+    assert good.path.exists() and report.added == [str(good.path)]
+    good.path.write_bytes(b"\x00\x01binary now" * 100)
+    assert [f.path for f in a.ingest([good.path]).failed] == [str(good.path)]
+    assert good.path.exists() and a.documents()[0].source == str(good.path)
