@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -43,6 +44,7 @@ from rag.ingest.discover import (
     discover,
     is_utf8,
     leads_outside,
+    open_document,
 )
 from rag.ingest.parse import IMAGE_SUFFIXES, OCR_OFF, SUPPORTED_SUFFIXES
 from rag.ingest.pipeline import OcrOptions, ParseLimits, Prepared, prepare
@@ -533,15 +535,26 @@ class Indexer:
                 report.failed.append(ParseError(source, DENIED))
                 return "failed"
             self._load_ahead()
-            prepared = prepare(
-                item.path,
-                self.chunker,
-                self.max_bytes,
-                known_hash=digest,
-                limits=self.limits,
-                ocr=self.ocr,
-                progress=pages.reporter(source) if pages else None,
-            )
+            # What is parsed is the file opened here, checked once open: a file swapped
+            # for a link out of the folder since the check above is not read instead.
+            inside = item.root.resolve() if item.root and not self.follow_symlinks else None
+            fd, outside = open_document(item.path, inside)
+            try:
+                if outside:
+                    report.skipped.append(Skipped(source, LINK_OUTSIDE.format(target=outside)))
+                    return "skipped"
+                prepared = prepare(
+                    item.path,
+                    self.chunker,
+                    self.max_bytes,
+                    known_hash=digest,
+                    limits=self.limits,
+                    ocr=self.ocr,
+                    progress=pages.reporter(source) if pages else None,
+                    opened=fd,
+                )
+            finally:
+                os.close(fd)
         except ParseError as exc:
             report.failed.append(exc)
             return "failed"

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import printable_path
+from rag.errors import ParseError, printable_path
 from rag.ingest.parse import SUPPORTED_SUFFIXES
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "discover",
     "is_utf8",
     "leads_outside",
+    "open_document",
 ]
 
 # Editor and OS droppings that are never documents; skipped silently in folders.
@@ -121,6 +122,33 @@ def leads_outside(path: Path, root: Path) -> str | None:
     outside ``root`` (resolved); None if it stays inside."""
     target = path.resolve()
     return None if target.is_relative_to(root) else printable_path(target)
+
+
+def open_document(path: Path, root: Path | None = None) -> tuple[int, str | None]:
+    """``path`` opened for reading (a file descriptor; close it), and, when ``root`` (a
+    resolved folder) is given, where the file actually opened lies if that is outside it
+    (else None). The parser reads this descriptor, never the path again: a file swapped
+    for a link to ``/home/svc/.ssh/id_rsa`` after :func:`leads_outside` looked at it
+    cannot be read in its place. OSError if it cannot be opened; ParseError if it is
+    not a regular file (a pipe swapped in would block a reader)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            raise ParseError(path, "not a regular file")
+        if root is None:
+            return fd, None
+        try:  # the path the kernel opened (Linux), whatever links led there
+            real = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # no /proc: the path resolved now, if it is that very file
+            real = path.resolve()
+            now = real.stat()
+            if (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
+                raise ParseError(path, "the file changed while it was opened") from None
+        return fd, None if real.is_relative_to(root) else printable_path(real)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _unusable(path: Path) -> str:

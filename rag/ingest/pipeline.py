@@ -39,12 +39,15 @@ def prepare(
     limits: ParseLimits | None = None,
     ocr: OcrOptions | None = None,
     progress: OnPage | None = None,
+    opened: int | None = None,
 ) -> Prepared:
     """Parse and chunk ``path``; raise :class:`ParseError` naming the file and the reason.
 
     Parsing runs in the sandbox's worker process within ``limits``, reading scans as
     ``ocr`` says and calling ``progress`` after each page of a PDF or TIFF; chunking
-    runs here, with the embedder's tokenizer.
+    runs here, with the embedder's tokenizer. The worker reads the file through
+    ``opened`` (a descriptor the caller closes) when given, else through one opened
+    here, never by its path.
     """
     info = _stat(path)
     if info.st_size == 0:
@@ -59,7 +62,7 @@ def prepare(
     except OSError as exc:
         raise ParseError(path, _unreadable(exc)) from exc
     ocr = ocr or OcrOptions()
-    blocks = parse_in_sandbox(path, limits or ParseLimits(), ocr, progress)
+    blocks = parse_in_sandbox(path, limits or ParseLimits(), ocr, progress, opened)
     chunks = chunker.chunk(blocks)
     if not chunks:
         raise ParseError(path, _no_text(kind, ocr))

@@ -56,6 +56,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import resource
 import shutil
 import signal
@@ -65,6 +66,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -153,15 +155,23 @@ class Sandbox:
         limits: ParseLimits,
         ocr: OcrOptions | None = None,
         progress: OnPage | None = None,
+        opened: int | None = None,
     ) -> list[Block]:
         """The blocks of ``path``, or ParseError naming the file and the reason.
-        ``progress`` is called (in this thread) as each page of a PDF or TIFF is done."""
+        ``progress`` is called (in this thread) as each page of a PDF or TIFF is done.
+        The worker reads the file through a descriptor of this process's, ``opened``
+        (the caller keeps and closes it) or one opened here: never by its path, which
+        could lead elsewhere by then (see :func:`rag.ingest.discover.open_document`)."""
+        if opened is None:
+            with _opened(path) as fd:
+                return self.parse(path, limits, ocr, progress, fd)
         with self._lock:
             worker = self._ready_worker(path)
             usage = _Usage(worker.rss())
             self.parsing_since = time.monotonic()
             try:
-                return self._run(worker, path, limits, ocr or OcrOptions(), progress, usage)
+                request = (path, opened, limits, ocr or OcrOptions())
+                return self._run(worker, request, progress, usage)
             finally:
                 self.parsing_since = None
                 seconds = self.parse_s = time.perf_counter() - usage.started
@@ -170,20 +180,20 @@ class Sandbox:
     def _run(
         self,
         worker: _Worker,
-        path: Path,
-        limits: ParseLimits,
-        ocr: OcrOptions,
+        request: tuple[Path, int, ParseLimits, OcrOptions],
         progress: OnPage | None,
         usage: _Usage,
     ) -> list[Block]:
-        request = {
+        path, fd, limits, ocr = request
+        message = {
             "path": os.fspath(path),
             "timeout_s": limits.timeout_s,
             "memory_mb": limits.memory_mb,
             "ocr": ocr.to_json(),
         }
         try:
-            _send(worker.conn, request)
+            _send(worker.conn, message)
+            _send_fd(worker.conn, fd)
             self._started(worker, path, usage)
             deadline = time.monotonic() + limits.timeout_s + _GRACE_S
             while True:
@@ -537,6 +547,41 @@ def _send(conn: Connection, message: dict[str, Any]) -> None:
     conn.send_bytes(_encode(message))
 
 
+def _send_fd(conn: Connection, fd: int) -> None:
+    """Pass the descriptor ``fd`` to the other end (SCM_RIGHTS), after a request."""
+    with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+        socket.send_fds(sock, [b"F"], [fd])
+
+
+def _receive_fd(conn: Connection) -> int:
+    """The descriptor the other end passed after its request (the worker's side)."""
+    with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+        data, fds, _, _ = socket.recv_fds(sock, 1, 2)
+    if data != b"F" or len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        raise EOFError if not data else _Invalid("not one file descriptor")
+    return fds[0]
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[int]:
+    """``path`` opened for a parse (see :func:`rag.ingest.discover.open_document`)."""
+    from rag.ingest.discover import open_document
+    from rag.ingest.types import VANISHED
+
+    try:
+        fd, _ = open_document(path)
+    except FileNotFoundError:
+        raise ParseError(path, VANISHED) from None
+    except OSError as exc:
+        raise ParseError(path, f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def _receive(conn: Connection) -> dict[str, Any]:
     """The next message on ``conn``, a JSON object; _Invalid if it is anything else,
     EOFError or OSError where the other end is gone."""
@@ -670,15 +715,32 @@ def serve() -> None:
     while conn.poll(_IDLE_S):
         try:
             request = _receive(conn)
-        except (EOFError, OSError):
+            fd = _receive_fd(conn)
+        except (EOFError, OSError, _Invalid):
             return
-        began = time.perf_counter()
-        warming = time.perf_counter() - began if _warm_for(Path(request["path"])) else 0.0
-        _send(conn, {"kind": "started", "warming_s": warming})
-        _limit_address_space(int(request["memory_mb"]))
-        ocr = OcrOptions.from_json(request["ocr"])
-        conn.send_bytes(_answer(conn, Path(request["path"]), float(request["timeout_s"]), ocr))
-        _empty(scratch)
+        try:
+            began = time.perf_counter()
+            named = Path(request["path"])
+            warming = time.perf_counter() - began if _warm_for(named) else 0.0
+            _send(conn, {"kind": "started", "warming_s": warming})
+            _limit_address_space(int(request["memory_mb"]))
+            ocr = OcrOptions.from_json(request["ocr"])
+            document = _through(fd, named, scratch)
+            conn.send_bytes(_answer(conn, document, float(request["timeout_s"]), ocr))
+        finally:
+            os.close(fd)
+            _empty(scratch)
+
+
+def _through(fd: int, named: Path, scratch: Path) -> Path:
+    """A path in ``scratch`` that opens the file of ``fd`` (a link to the descriptor),
+    with the suffix of ``named``, the document's own path, by which parsers know its
+    format. Opening it opens that very file whatever ``named`` leads to now."""
+    suffix = named.suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,16}", named.suffix) else ""
+    link = scratch / f"document{suffix}"
+    proc = Path(f"/proc/self/fd/{fd}")
+    link.symlink_to(proc if proc.exists() else Path(f"/dev/fd/{fd}"))
+    return link
 
 
 def _warm_for(path: Path) -> bool:
@@ -846,11 +908,12 @@ class SandboxPool:
         limits: ParseLimits,
         ocr: OcrOptions | None = None,
         progress: OnPage | None = None,
+        opened: int | None = None,
     ) -> list[Block]:
         """The blocks of ``path`` from the first idle worker (see :meth:`Sandbox.parse`)."""
         box = self._take()
         try:
-            return box.parse(path, limits, ocr, progress)
+            return box.parse(path, limits, ocr, progress, opened)
         finally:
             self._give(box)
 
@@ -971,7 +1034,8 @@ def parse_in_sandbox(
     limits: ParseLimits,
     ocr: OcrOptions | None = None,
     progress: OnPage | None = None,
+    opened: int | None = None,
 ) -> list[Block]:
-    """Parse ``path`` in one of this process's shared workers (started on first use;
-    as many as :func:`set_workers` allows parse at once)."""
-    return _SHARED.parse(path, limits, ocr, progress)
+    """Parse ``path`` (read through ``opened``, if given) in one of this process's shared
+    workers (started on first use; as many as :func:`set_workers` allows at once)."""
+    return _SHARED.parse(path, limits, ocr, progress, opened)

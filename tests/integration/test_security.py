@@ -63,6 +63,40 @@ def test_folder_ingest_does_not_follow_links_out_of_the_folder(
     assert str(folder / "notes.txt") in again.removed
 
 
+def test_a_file_swapped_for_a_link_just_after_the_check_is_not_read(
+    fresh: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone who may write into a shared folder swaps a file for a link to a secret of
+    the service's account between rag's look at the file and its parse (a race an
+    inotify loop wins often enough). What is parsed is the file rag opened and checked
+    once open, so the secret is never read, however the race falls."""
+    from rag.index import indexer
+
+    outside = tmp_path / "home" / ".ssh"
+    outside.mkdir(parents=True)
+    (outside / "id_rsa").write_text("BEGIN KESTRELKEY the private key of the service account\n")
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    notes = folder / "notes.txt"
+    notes.write_text("Team notes: the offsite is in Lisbon on 3 June.")
+    checked = indexer.leads_outside
+
+    def then_swapped(path: Path, root: Path) -> str | None:
+        found = checked(path, root)
+        if path == notes:  # the attacker wins: right after the check, before the parse
+            notes.unlink()
+            notes.symlink_to(outside / "id_rsa")
+        return found
+
+    monkeypatch.setattr(indexer, "leads_outside", then_swapped)
+    report = fresh.ingest([folder])
+    assert not report.added and [s.path for s in report.skipped] == [str(notes)]
+    assert str(outside / "id_rsa") in report.skipped[0].reason
+    for mode in ("keyword", "dense"):
+        texts = " ".join(p.text for p in fresh.search("KESTRELKEY private key", mode=mode))
+        assert "KESTRELKEY" not in texts
+
+
 # -- 2. readers read; only a document's owner or an admin changes it ------------------
 
 
