@@ -335,6 +335,7 @@ class Trial:
     switched_to: str | None = None
     killed_at: float = 0.0
     finished_anyway: bool = False
+    generations: int = 0  # commits the killed run made
     at_kill: str = ""
     completed: str = ""
     complete_s: float = 0.0
@@ -378,7 +379,7 @@ def run_killed(trial: Trial, folder: Path, settings: Settings, env: dict[str, st
                 proc.wait()
             watcher.close()
     first = "-" if watcher.first_change is None else f"{watcher.first_change:.1f}s"
-    moved = watcher.generation - watcher.start_generation
+    trial.generations = moved = watcher.generation - watcher.start_generation
     trial.at_kill = f"1st write {first} gen+{moved}"
     trial.finished_anyway = proc.returncode == 0
     if proc.returncode not in (0, -signal.SIGKILL):
@@ -453,9 +454,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
 
 
 def kill_points(rng: random.Random, lab: Lab) -> Iterator[KillPoint]:
-    """Half after a random delay (here a fraction of a whole run), half at a moment the
-    manifest or keyword folder shows; trials 3, 7, 11... switch the folder back after
-    the kill (see the test)."""
+    """Half after a random delay, half at a moment the manifest or keyword folder shows
+    (a delay and a number of commits come as fractions of a whole run's); trials 3, 7,
+    11... switch the folder back after the kill (see the test)."""
     current = "B"
     for n in range(TRIALS):
         target = "A" if current == "B" else "B"
@@ -463,7 +464,7 @@ def kill_points(rng: random.Random, lab: Lab) -> Iterator[KillPoint]:
         if n % 2 == 0:
             yield KillPoint("delay", rng.random())
         elif n % 8 == 1:
-            yield KillPoint("commits", rng.randint(1, 2 * WRITES + max(ADDED, DELETED)))
+            yield KillPoint("commits", rng.random())
         elif n % 8 == 3:
             yield KillPoint("journal", rng.randint(1, WRITES))
         elif n % 8 == 5:
@@ -501,14 +502,22 @@ def test_sigkill_at_random_points_then_ingest_restores_the_clean_index(lab: Lab)
     start_cost = time.monotonic() - started
     assert noop.returncode == 0 and f"unchanged {N_FILES}" in noop.stdout, noop.stderr
     print(f"rag ingest with nothing to do: {start_cost:.1f} s (start-up)")
-    # How long a whole switch takes: first a guess, then the longest killed run that
-    # finished before its kill point.
+    # How long a whole switch takes and how many commits it makes: first a generous
+    # guess, then what the killed runs that finished before their kill point took. (A
+    # guess kept for good put most kills after the end once ingests got faster and
+    # commits held batches: 7 of 20 trials then killed nothing.)
     full_s = start_cost + lab.ingest_s * WRITES / N_FILES + 5.0
+    full_commits = 2 * WRITES + max(ADDED, DELETED)
     trials: list[Trial] = []
     for n, point in enumerate(kill_points(random.Random(SEED), lab)):
+        finished = [t for t in trials if t.finished_anyway]
+        if finished:
+            full_s = max(t.killed_at for t in finished)
+            full_commits = max(t.generations for t in finished)
         if point.kind == "delay":
-            full_s = max([full_s, *(t.killed_at for t in trials if t.finished_anyway)])
             point = dataclasses.replace(point, amount=point.amount * full_s)
+        if point.kind == "commits":
+            point = dataclasses.replace(point, amount=max(1, round(point.amount * full_commits)))
         trials.append(run_trial(lab, n, point, trials[-1].ended if trials else "B"))
         print(trials[-1].row(), flush=True)
     print(
