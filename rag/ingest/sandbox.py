@@ -738,7 +738,9 @@ def _through(fd: int, named: Path, scratch: Path) -> Path:
     format. Opening it opens that very file whatever ``named`` leads to now."""
     suffix = named.suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,16}", named.suffix) else ""
     link = scratch / f"document{suffix}"
-    proc = Path(f"/proc/self/fd/{fd}")
+    link.unlink(missing_ok=True)
+    # This process's pid, not "self": a program it runs on the file resolves it the same.
+    proc = Path(f"/proc/{os.getpid()}/fd/{fd}")
     link.symlink_to(proc if proc.exists() else Path(f"/dev/fd/{fd}"))
     return link
 
