@@ -250,14 +250,24 @@ class Assistant:
             raise AccessDenied(f"user {user.name!r} no longer exists")
         return View(current.name, None if current.admin else current.principals)
 
-    def require_admin(self, user: User | None) -> None:
+    def require_admin(self, user: User | None, doing: str = "do this") -> None:
         """Raise :class:`AccessDenied` unless ``user`` is an admin now (anyone is, while
         no account exists)."""
         if not self._accounts.active():
             return
         current = self.current_user(user)
         if current is None or not current.admin:
-            raise AccessDenied("only an admin may do this")
+            raise AccessDenied(f"only an admin may {doing}")
+
+    def _require_uploads_or_admin(
+        self, paths: Sequence[str | Path], target: Collection, user: User | None
+    ) -> None:
+        """Anyone signed in ingests uploaded files (each in its own folder under the
+        collection's uploads, named at random when it was saved); any other path, a
+        folder of uploads too, is the server's, which only admins may have read."""
+        uploads = target.uploads_dir.resolve()
+        if any(Path(p).resolve().parent.parent != uploads for p in paths):
+            self.require_admin(user, "ingest files of the server (anyone signed in may upload)")
 
     # -- accounts: every rule about them lives here ------------------------------------
 
@@ -444,11 +454,13 @@ class Assistant:
         over (``report.skipped``, with the reason) unless ``follow_symlinks``. Waits for
         (or fails on) another ingest. ``progress`` is called after each file,
         ``page_progress`` after each page of a PDF or TIFF as it is parsed (and read by
-        OCR where it is a scan), both in the calling thread.
+        OCR where it is a scan), both in the calling thread. Files other than uploads
+        (:meth:`save_uploads`) are the server's own: only admins ingest those.
         """
         view = self.view(user)
         target = self.collection(collection)
         paths = list(paths)
+        self._require_uploads_or_admin(paths, target, user)
         report = target.ingest(
             paths,
             progress,
@@ -600,9 +612,7 @@ class Assistant:
         view = self.view(user)
         target = self.collection(collection)
         files = [str(p) for p in paths]
-        uploads = target.uploads_dir.resolve()
-        if any(not Path(p).resolve().is_relative_to(uploads) for p in files):
-            self.require_admin(user)
+        self._require_uploads_or_admin(files, target, user)
         if access is not None:
             parse_principals(access)  # a bad entry fails the request, not the job later
         job = self._jobs.new(view.user, target.name, len(files))

@@ -121,11 +121,9 @@ def test_a_reader_cannot_change_who_may_read_nor_remove(shared) -> None:  # type
     from rag import AccessDenied
 
     a, folder, report, _root, ana, bob = shared
-    for allow in (["everyone"], ["user:ana"]):
-        done = a.ingest([report], user=ana, access=allow)
-        assert [f.reason for f in done.failed] == [
-            "permission denied: only its owner or an admin may change it"
-        ]
+    for allow in (["everyone"], ["user:ana"], None):  # the server's files are admins' to read
+        with pytest.raises(AccessDenied, match="only an admin may ingest files of the server"):
+            a.ingest([report], user=ana, access=allow)
     assert a.access(report) == ("group:finance",)
     with pytest.raises(AccessDenied):
         a.set_access(report, ["everyone"], user=ana)
@@ -133,21 +131,45 @@ def test_a_reader_cannot_change_who_may_read_nor_remove(shared) -> None:  # type
         a.remove(report, user=ana)
     with pytest.raises(AccessDenied):
         a.remove(folder, user=ana)
-    original = report.read_text()
     report.write_text("The Q3 finance report: revenue fell by 40 percent.")  # a changed file
-    assert a.ingest([report], user=ana).failed
+    with pytest.raises(AccessDenied):
+        a.ingest([report], user=ana)
     assert "12 percent" in a.search("Q3 revenue", user=ana)[0].text, "the old version stays"
     assert not a.documents(user=bob), "bob still reads nothing"
-    # Re-reading an unchanged document is no change, and allowed.
-    report.write_text(original)
-    assert a.ingest([report], user=ana).unchanged
+
+
+def test_only_admins_have_the_server_read_its_files(shared, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Anyone signed in ingests what they upload; a path on the server (a file, a folder,
+    the uploads folder itself, a link out of an upload) only an admin: the library says
+    so, whatever front end calls it, and the refusal is audited."""
+    from rag import AccessDenied
+
+    a, _folder, _report, root, ana, _bob = shared
+    secret = tmp_path / "srv" / "service.env"
+    secret.parent.mkdir()
+    secret.write_text("DATABASE_PASSWORD=kestrel-7 for the billing service")
+    [upload] = a.save_uploads([("plan.txt", b"The offsite is in Lisbon on 3 June.")], user=ana)
+    assert upload.path is not None
+    link = upload.path.parent / "service.txt"
+    link.symlink_to(secret)
+    uploads = a.uploads_dir()
+    for paths in ([secret], [secret.parent], [uploads], [upload.path.parent], [link]):
+        with pytest.raises(AccessDenied, match="only an admin may ingest files of the server"):
+            a.ingest(paths, user=ana, access=["user:ana"])
+        with pytest.raises(AccessDenied):
+            a.start_ingest(paths, user=ana)
+    assert all("kestrel-7" not in p.text for p in a.search("DATABASE_PASSWORD", user=root))
+    assert str(secret) not in {d.source for d in a.documents(user=root)}
+    assert a.ingest([upload.path], user=ana, access=["user:ana"]).added == [str(upload.path)]
+    denied = a.audit_entries("ana", action="denied", user=root)
+    assert [e.detail["action"] for e in denied] == ["ingest"] * 10  # 5 paths, 2 ways each
 
 
 def test_an_owner_manages_their_own_document(shared, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     a, _folder, _report, root, ana, bob = shared
-    mine = tmp_path / "ana" / "notes.txt"
-    mine.parent.mkdir()
-    mine.write_text("Ana's notes: the offsite is in Lisbon on 3 June.")
+    [upload] = a.save_uploads([("notes.txt", b"Ana's notes: the offsite is in Lisbon.")], user=ana)
+    assert upload.path is not None
+    mine = upload.path
     assert a.ingest([mine], user=ana, access=["user:ana"]).added
     assert a.set_access(mine, ["user:ana", "user:bob"], user=ana) == ("user:ana", "user:bob")
     assert [d.source for d in a.documents(user=bob)] == [str(mine)]
@@ -215,13 +237,17 @@ def test_keyword_scores_are_no_oracle_for_words_in_unreadable_documents(
     and ranks bob saw moved when a document he cannot read held the word: a yes/no
     answer to "does any secret document say 'kestrel'?". They must not move at all."""
     a, _folder, _report, root, _ana, bob = shared
-    mine = tmp_path / "bob"
-    mine.mkdir()
-    (mine / "probe.txt").write_text("Kestrel kestrel: the hotel budget, the travel budget.")
-    (mine / "travel.txt").write_text("Travel policy: book the hotel through the travel desk.")
-    assert a.ingest([mine], user=bob, access=["user:bob"]).added
-    (mine / "canteen.txt").write_text("The canteen lunch budget is set by the office.")
-    assert a.ingest([mine / "canteen.txt"], user=root, access=["everyone"]).added
+    planted = a.save_uploads(
+        [
+            ("probe.txt", b"Kestrel kestrel: the hotel budget, the travel budget."),
+            ("travel.txt", b"Travel policy: book the hotel through the travel desk."),
+        ],
+        user=bob,
+    )
+    assert a.ingest([u.path for u in planted if u.path], user=bob, access=["user:bob"]).added
+    canteen = tmp_path / "canteen.txt"
+    canteen.write_text("The canteen lunch budget is set by the office.")
+    assert a.ingest([canteen], user=root, access=["everyone"]).added
     queries = ["kestrel", "kestrel hotel budget", "What is the travel budget for kestrel?"]
 
     def seen(user) -> list[list[tuple[str, float]]]:  # type: ignore[no-untyped-def]
