@@ -266,7 +266,14 @@ class Assistant:
         collection's uploads, named at random when it was saved); any other path, a
         folder of uploads too, is the server's, which only admins may have read."""
         uploads = target.uploads_dir.resolve()
-        if any(Path(p).resolve().parent.parent != uploads for p in paths):
+
+        def uploaded(path: str | Path) -> bool:
+            try:
+                return Path(path).resolve().parent.parent == uploads
+            except (OSError, ValueError):  # a NUL byte, a loop: the ingest says what
+                return False
+
+        if not all(map(uploaded, paths)):
             self.require_admin(user, "ingest files of the server (anyone signed in may upload)")
 
     # -- accounts: every rule about them lives here ------------------------------------
