@@ -7,6 +7,7 @@ the assistant uses to decide whether anything relevant was found at all.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -53,12 +54,17 @@ class Passage:
 def reciprocal_rank_fusion(
     rankings: Sequence[Sequence[str]], k: int = 60
 ) -> list[tuple[str, float]]:
-    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), rank from 1."""
+    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), rank from 1.
+    Equal scores (common: first in one list, first in another) go by the ranks, list by
+    list, not by the ids: ids hash the documents' paths, so the same corpus copied
+    elsewhere would break its ties another way and answer differently."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    ranks: dict[str, list[float]] = {}
+    for n, ranking in enumerate(rankings):
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+            ranks.setdefault(item, [math.inf] * len(rankings))[n] = rank
+    return sorted(scores.items(), key=lambda kv: (-kv[1], ranks[kv[0]], kv[0]))
 
 
 class Retriever:

@@ -133,12 +133,13 @@ class KeywordIndex:
         names = sorted(set(sources))
         self._source_code = {s: i for i, s in enumerate(names)}
         self._source_of = np.asarray([self._source_code[s] for s in sources], dtype=np.int64)
-        # Each chunk's place among the ids sorted: equal scores rank by id, so ties break
-        # the same way whatever else the index holds and in whatever order it was built.
+        # Each chunk's place in (source, id) order: equal scores rank by source path, then
+        # chunk, so ties break the same way whatever else the index holds, in whatever
+        # order it was built, and wherever the corpus lies (ids hash the path: a copy of
+        # the same files elsewhere would break them another way).
+        order = sorted(range(len(ids)), key=lambda i: (sources[i], ids[i][-5:], ids[i]))
         self._id_rank = np.empty(len(ids), dtype=np.int64)
-        self._id_rank[np.argsort(np.asarray(ids, dtype=object), kind="stable")] = np.arange(
-            len(ids)
-        )
+        self._id_rank[np.asarray(order, dtype=np.int64)] = np.arange(len(ids))
         self._index_postings(counts)
         self._index_access()
         # Statistics per reader set, computed on first use; an index is immutable (the

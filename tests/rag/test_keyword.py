@@ -203,3 +203,33 @@ def test_damaged_index_loads_as_none(tmp_path: Path) -> None:
     (counts,) = tmp_path.glob("g3-*/counts.npz")
     counts.write_bytes(b"not a zip file")
     assert KeywordIndex.load(tmp_path) is None
+
+
+def test_equal_scores_rank_alike_wherever_the_corpus_lies() -> None:
+    """Two files saying the same thing tie; they come in the same order from a copy of
+    the corpus in another folder, though their chunk ids (which hash the path) sort the
+    other way there."""
+    import hashlib
+
+    from rag.index.indexer import chunk_id
+
+    def order(folder: str) -> list[str]:
+        records = [
+            (chunk_id(f"{folder}/{name}", "same", 0), f"{folder}/{name}", "Kestrel budget.", ())
+            for name in ("a.txt", "b.txt")
+        ]
+        index = KeywordIndex.build(records, 1)
+        by_id = {r[0]: r[1] for r in records}
+        return [by_id[h.id].rsplit("/", 1)[1] for h in index.search("kestrel", 2)]
+
+    def sha(folder: str, name: str) -> str:
+        return hashlib.sha1(f"{folder}/{name}".encode()).hexdigest()
+
+    first = "/srv/docs"
+    flipped = next(  # a folder where the ids sort the other way round
+        f"/srv/docs{n}"
+        for n in range(1000)
+        if (sha(f"/srv/docs{n}", "a.txt") < sha(f"/srv/docs{n}", "b.txt"))
+        != (sha(first, "a.txt") < sha(first, "b.txt"))
+    )
+    assert order(first) == order(flipped) == ["a.txt", "b.txt"]

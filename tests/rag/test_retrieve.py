@@ -37,3 +37,10 @@ def test_other_versions_of_many_sources_go_in_one_call(tmp_path: Path) -> None:
     assert store.delete_other_versions({"/d/a.txt": "h2", "/d/b.txt": "h1"}) == 2
     assert sorted(r.id for r in store.iter_records()) == ["a-new", "b-new", "c-old"]
     assert store.delete_other_versions({"/d/c.txt": "h9"}) == 0
+
+
+def test_equal_fused_scores_go_by_the_ranks_not_the_ids() -> None:
+    """First in one list and first in the other tie; the first list's wins, whatever the
+    ids (they hash the documents' paths, so a copy of the corpus would break it otherwise)."""
+    assert [i for i, _ in reciprocal_rank_fusion([["b"], ["a"]])] == ["b", "a"]
+    assert [i for i, _ in reciprocal_rank_fusion([["a"], ["b"]])] == ["a", "b"]
