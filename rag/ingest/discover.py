@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rag.errors import ParseError, printable_path
 from rag.ingest.parse import SUPPORTED_SUFFIXES
+from rag.ingest.types import VANISHED
 
 __all__ = [
     "FILE_NOT_UTF8",
@@ -22,6 +23,7 @@ __all__ = [
     "is_utf8",
     "leads_outside",
     "open_document",
+    "unreadable",
 ]
 
 # Editor and OS droppings that are never documents; skipped silently in folders.
@@ -149,6 +151,13 @@ def open_document(path: Path, root: Path | None = None) -> tuple[int, str | None
     except BaseException:
         os.close(fd)
         raise
+
+
+def unreadable(exc: OSError) -> str:
+    """Why a file could not be read, as a file's failure says it."""
+    if isinstance(exc, FileNotFoundError):
+        return VANISHED
+    return f"cannot read file: {exc.strerror or exc}"
 
 
 def _unusable(path: Path) -> str:

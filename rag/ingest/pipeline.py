@@ -9,11 +9,11 @@ from pathlib import Path
 
 from rag.errors import ParseError
 from rag.ingest.chunk import Chunker
-from rag.ingest.discover import FILE_NOT_UTF8, content_hash, is_utf8
+from rag.ingest.discover import FILE_NOT_UTF8, content_hash, is_utf8, unreadable
 from rag.ingest.ocr import OcrOptions
 from rag.ingest.parse import file_type
 from rag.ingest.sandbox import OnPage, ParseLimits, parse_in_sandbox
-from rag.ingest.types import VANISHED, Chunk
+from rag.ingest.types import Chunk
 
 __all__ = ["OcrOptions", "OnPage", "ParseLimits", "Prepared", "prepare"]
 
@@ -60,7 +60,7 @@ def prepare(
     try:
         digest = known_hash or content_hash(path)
     except OSError as exc:
-        raise ParseError(path, _unreadable(exc)) from exc
+        raise ParseError(path, unreadable(exc)) from exc
     ocr = ocr or OcrOptions()
     blocks = parse_in_sandbox(path, limits or ParseLimits(), ocr, progress, opened)
     chunks = chunker.chunk(blocks)
@@ -86,13 +86,7 @@ def _stat(path: Path) -> os.stat_result:
     try:
         info = path.stat()
     except OSError as exc:
-        raise ParseError(path, _unreadable(exc)) from exc
+        raise ParseError(path, unreadable(exc)) from exc
     if not stat.S_ISREG(info.st_mode):
         raise ParseError(path, "not a regular file")
     return info
-
-
-def _unreadable(exc: OSError) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return VANISHED
-    return f"cannot read file: {exc.strerror or exc}"

@@ -567,15 +567,12 @@ def _receive_fd(conn: Connection) -> int:
 @contextlib.contextmanager
 def _opened(path: Path) -> Iterator[int]:
     """``path`` opened for a parse (see :func:`rag.ingest.discover.open_document`)."""
-    from rag.ingest.discover import open_document
-    from rag.ingest.types import VANISHED
+    from rag.ingest.discover import open_document, unreadable
 
     try:
         fd, _ = open_document(path)
-    except FileNotFoundError:
-        raise ParseError(path, VANISHED) from None
     except OSError as exc:
-        raise ParseError(path, f"cannot read file: {exc.strerror or exc}") from None
+        raise ParseError(path, unreadable(exc)) from None
     try:
         yield fd
     finally:

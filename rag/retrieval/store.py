@@ -43,8 +43,8 @@ class VectorStore(Protocol):
     whose ``access`` metadata (a list of principals) meets ``readers`` when given;
     both filters are applied inside the search, never afterwards. ``delete_source``
     removes every chunk of a source; ``delete_other_versions`` those of each source in
-    ``keep`` whose ``content_hash`` differs from the one it names; ``set_access`` replaces the access list of a source's chunks;
-    ``dimension`` is the stored vectors' length (None when empty); ``drop`` deletes the
+    ``keep`` whose ``content_hash`` differs from the one it names; ``set_access``
+    replaces the access list of a source's chunks; ``dimension`` is the stored vectors' length (None when empty); ``drop`` deletes the
     whole collection.
     """
 
