@@ -2,7 +2,7 @@
 
 HTML, Markdown and plain text are read by :mod:`rag.ingest.markup` (lxml and layout
 rules). A PDF's text layer is read with pdfminer.six, text box by text box and page by
-page, as unstructured's ``strategy="fast"`` does (its ``partition_pdf`` cannot be
+page (ruled tables row by row: :mod:`rag.ingest.pdf_tables`), as unstructured's ``strategy="fast"`` does (its ``partition_pdf`` cannot be
 imported without ``unstructured-inference``, which pulls a CUDA torchvision), and each
 box is classified by the same rules as a text file's paragraphs
 (:func:`rag.ingest.markup.text_kind`). Office files, CSV and mail go through
@@ -96,7 +96,7 @@ def parse(path: Path, ocr: OcrOptions | None = None, progress: OnPage | None = N
         _prepare_unstructured()
     try:
         if kind == "pdf":
-            return list(_pdf_blocks(path, ocr, progress))
+            return _pdf_blocks(path, ocr, progress)
         if kind == "image":
             return list(_image_blocks(path, ocr, progress))
         if kind in _PACKAGE_KINDS:
@@ -270,34 +270,39 @@ _PARTITIONER_MODULES = tuple(
 # -- PDF ------------------------------------------------------------------------------
 
 
-def _pdf_blocks(path: Path, ocr: OcrOptions, progress: OnPage | None) -> Iterator[Block]:
+def _pdf_blocks(path: Path, ocr: OcrOptions, progress: OnPage | None) -> list[Block]:
     """The text layer, page by page; a page whose layer is unusable (none, or a few
-    characters of junk) and that shows an image is OCRed instead."""
+    characters of junk) and that shows an image is OCRed instead. Running headers and
+    footers are left out."""
     from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LAParams, LTTextContainer
+    from pdfminer.layout import LAParams
 
     from rag.ingest.ocr import PdfScans, usable_chars
+    from rag.ingest.pdf_tables import split_page
 
     scans = PdfScans(path)
+    read: list[list[Block]] = []
     try:
         pages = len(scans) or None
         for number, page in enumerate(extract_pages(str(path), laparams=LAParams()), start=1):
-            texts = []
-            for box in page:
-                if isinstance(box, LTTextContainer):
-                    text = " ".join(box.get_text().split())
+            blocks: list[Block] = []
+            for item in split_page(page):
+                if isinstance(item, str):
+                    text = " ".join(item.split())
                     if text:
-                        texts.append(text)
+                        blocks.append(_classified(text, number))
+                elif rows := item.rows():
+                    text = " ".join(cell for row in rows for cell in row if cell)
+                    blocks.append(Block(text, "Table", number, rows))
             scanned = (
                 ocr.enabled
-                and usable_chars(" ".join(texts)) < ocr.min_text_chars
+                and usable_chars(" ".join(b.text for b in blocks)) < ocr.min_text_chars
                 and scans.shows_image(number - 1)
             )
             if scanned:
                 image, dpi = scans.render(number - 1, ocr.dpi)
-                yield from _ocr_blocks(path, image, dpi, number, ocr)
-            else:
-                yield from (_classified(text, number) for text in texts)
+                blocks = list(_ocr_blocks(path, image, dpi, number, ocr))
+            read.append(blocks)
             if progress is not None:
                 progress(number, pages, scanned)
     except (ParseError, MemoryError):
@@ -306,6 +311,39 @@ def _pdf_blocks(path: Path, ocr: OcrOptions, progress: OnPage | None) -> Iterato
         raise ParseError(path, _reason("pdf", exc)) from exc
     finally:
         scans.close()
+    return without_running_lines(read)
+
+
+#: How many blocks at each end of a page may be a running header or footer.
+_PAGE_EDGE = 2
+
+
+def without_running_lines(pages: list[list[Block]]) -> list[Block]:
+    """The pages' blocks less their running headers and footers: a short line at the
+    top or bottom of at least half the pages (at least two; three when it differs in its
+    digits, "Page 3 of 4"), and not a sentence. Repeated on every page, such a line was a passage of its own or the heading of
+    the page's first section, and matched every question about the company's name."""
+
+    def key(block: Block) -> str | None:
+        text = block.text.casefold()
+        if block.kind == "Table" or len(text) > 100 or text.endswith((".", "!", "?")):
+            return None  # a sentence is the page's own, however often it is said
+        return re.sub(r"\d+", "#", text)
+
+    def edges(blocks: list[Block]) -> list[Block]:
+        return blocks[:_PAGE_EDGE] + blocks[_PAGE_EDGE:][-_PAGE_EDGE:]
+
+    seen: dict[str, int] = {}
+    for blocks in pages:
+        for k in {k for k in map(key, edges(blocks)) if k is not None}:
+            seen[k] = seen.get(k, 0) + 1
+    texts = sum(1 for blocks in pages if blocks)
+    running = {k for k, n in seen.items() if n >= (3 if "#" in k else 2) and n * 2 >= texts}
+    out = []
+    for blocks in pages:
+        edge = {id(b) for b in edges(blocks)}
+        out += [b for b in blocks if id(b) not in edge or key(b) not in running]
+    return out
 
 
 def _classified(text: str, page: int, ocr_confidence: float | None = None) -> Block:

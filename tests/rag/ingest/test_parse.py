@@ -57,6 +57,52 @@ def test_tables_come_out_as_rows(name: str) -> None:
     assert len(rows) > 3 and len({len(r) for r in rows}) == 1, "ragged rows: not a table"
 
 
+def test_a_pdf_ruled_table_comes_out_row_by_row() -> None:
+    """pdfminer reads a table column by column; the ruling gives its rows back."""
+    blocks = parse(SAMPLE_DOCS / "incident_report_2026-03.pdf")
+    costs = next(b for b in blocks if b.kind == "Table" and b.page == 4)
+    assert costs.rows is not None and costs.rows[0] == ("Item", "Cost (GBP)")
+    assert ("Replacement compressor, parts and labour", "9,800") in costs.rows
+    actions = next(b for b in blocks if b.kind == "Table" and b.page == 3)
+    assert actions.rows is not None and len(actions.rows) == 6
+    assert actions.rows[4][2:] == ("Marcus Webb", "30 June 2026", "Open"), actions.rows[4]
+    # Cells pdfminer ran into one line ("Priya Nandakumar 10 April 2026") are apart.
+    assert actions.rows[2][2:4] == ("Priya Nandakumar", "10 April 2026"), actions.rows[2]
+
+
+def test_running_headers_and_footers_are_dropped() -> None:
+    text = [b.text for b in parse(SAMPLE_DOCS / "incident_report_2026-03.pdf")]
+    assert not [t for t in text if "CONFIDENTIAL" in t or "Page 1 of 4" in t], text
+
+
+def test_pdf_columns_without_ruling_stay_prose(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    for page in (1, 2):
+        pdf.add_page()
+        y = pdf.get_y()
+        pdf.multi_cell(85, 6, f"Page {page}: the boiler is serviced every spring.")
+        pdf.set_xy(110, y)
+        pdf.multi_cell(85, 6, f"Page {page}: the lift is inspected every autumn.")
+        # A ruled two-by-two table below the columns.
+        pdf.set_xy(10, 120)
+        for row in (("Plan", "Price"), ("Pro", "49")):
+            for cell in row:
+                pdf.cell(40, 8, cell, border=1)
+            pdf.ln()
+    path = tmp_path / "columns.pdf"
+    pdf.output(str(path))
+    blocks = parse(path)
+    tables = [b for b in blocks if b.kind == "Table"]
+    assert [t.rows for t in tables] == [(("Plan", "Price"), ("Pro", "49"))] * 2
+    prose = " ".join(b.text for b in blocks if b.kind != "Table")
+    for page in (1, 2):
+        assert f"Page {page}: the boiler is serviced every spring." in prose, prose
+        assert f"Page {page}: the lift is inspected every autumn." in prose, prose
+
+
 def test_spreadsheet_sheets_are_headings() -> None:
     blocks = parse(SAMPLE_DOCS / "price_list_2026.xlsx")
     assert [b.text for b in blocks if b.kind == "Title"] == [
