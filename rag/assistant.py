@@ -806,7 +806,7 @@ class Assistant:
         :func:`rag.answer.gate.relevance`), the IDF counted over what ``user`` may read."""
         readers = self.view(user).principals
         target = self.collection(collection)
-        return relevance(question, passages, target.vocabulary(readers))
+        return relevance(question, passages, target.vocabulary(readers), target.embedder)
 
 
 def _refs(passages: Iterable[Passage]) -> list[dict[str, object]]:

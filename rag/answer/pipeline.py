@@ -86,7 +86,7 @@ class AnswerPipeline:
         yield Retrieved(passages)
 
         vocabulary = self.collection.vocabulary(readers)
-        if relevance(query, passages, vocabulary) < s.min_relevance:
+        if relevance(query, passages, vocabulary, self.embedder) < s.min_relevance:
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return
         self._weigh = vocabulary.weights

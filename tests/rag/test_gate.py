@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
-from rag.answer.gate import NEAR_MISS, relevance, specific_terms
+from rag.answer.gate import NEAR_MISS, SENTENCE, relevance, specific_terms
 from rag.retrieval.hybrid import Passage
 from rag.retrieval.keyword import Vocabulary
 from rag.retrieval.store import Record
@@ -20,9 +21,25 @@ def _vocabulary(known: set[str], coverage: float = 0.6) -> Vocabulary:
     return Vocabulary(coverage=lambda q, t: coverage, unseen=unseen, weights=lambda t: {})
 
 
-def _passage(similarity: float) -> Passage:
-    record = Record("c1", "text", {"source": "a.txt"})
+def _passage(text: str, similarity: float = 0.1) -> Passage:
+    record = Record("c1", text, {"source": "a.txt"})
     return Passage(record, score=1.0, similarity=similarity)
+
+
+class _Embedder:
+    """Questions point one way; a sentence's cosine to them is the number it states."""
+
+    name = "fake-gate"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = []
+        for text in texts:
+            if text.endswith("?"):
+                out.append([1.0, 0.0])
+            else:
+                cos = float(text.split()[-1].rstrip("."))
+                out.append([cos, (1 - cos**2) ** 0.5])
+        return np.array(out)
 
 
 @pytest.mark.parametrize(
@@ -39,13 +56,16 @@ def test_specific_terms_are_names_and_identifiers(question: str, terms: list[str
     assert specific_terms(question) == terms
 
 
-def test_a_name_no_readable_document_mentions_lowers_relevance() -> None:
-    passages = [_passage(0.5)]
+def test_relevance_is_the_best_sentence_and_coverage_less_a_near_miss() -> None:
+    # The passage's own similarity (0.1) is not used: its best sentence is (0.7).
+    passages = [_passage("A line close to 0.2. Another at 0.7.")]
     question = "How do I configure Patroni for failover?"
-    known = relevance(question, passages, _vocabulary({"patroni"}))
-    assert known == pytest.approx((0.5 + 0.6) / 2)
-    assert relevance(question, passages, _vocabulary(set())) == pytest.approx(known - NEAR_MISS)
+    embedder = _Embedder()
+    known = relevance(question, passages, _vocabulary({"patroni"}), embedder)
+    assert known == pytest.approx(SENTENCE * 0.7 + (1 - SENTENCE) * 0.6)
+    unknown = relevance(question, passages, _vocabulary(set()), embedder)
+    assert unknown == pytest.approx(known - NEAR_MISS)
     # A question naming nothing is scored on similarity and coverage alone.
     plain = "How do I configure failover?"
-    assert relevance(plain, passages, _vocabulary(set())) == pytest.approx(known)
-    assert relevance(question, [], _vocabulary(set())) == 0.0
+    assert relevance(plain, passages, _vocabulary(set()), embedder) == pytest.approx(known)
+    assert relevance(question, [], _vocabulary(set()), embedder) == 0.0
