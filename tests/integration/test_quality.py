@@ -59,13 +59,14 @@ def test_relevance_gate_separates_answerable_from_unanswerable(
             sum(refused[i] for i in qs if qa[i]["answerable"]),
         )
 
-    # Measured: core 5 of 6 unanswerable refused, 1 of 28 answerable refused; every
-    # question 19 of 36 and 13 of 128. Near misses (a fact the documents' topic holds but
-    # they do not state) are what the gate cannot yet tell apart: README, "Answer quality".
+    # Measured: core 4 of 6 unanswerable refused, 0 of 28 answerable refused; every
+    # question 17 of 36 and 5 of 128 (the passage-level gate before: 5, 1, 19, 13). Near
+    # misses (a fact the documents' topic holds but they do not state) are what the gate
+    # cannot yet tell apart: README, "Refusal".
     core_recall, core_false = rates(range(CORE))
-    assert core_recall >= 5 and core_false <= 1, (core_recall, core_false)
+    assert core_recall >= 4 and core_false <= 1, (core_recall, core_false)
     recall, false_refusals = rates(range(len(qa)))
-    assert recall >= 18 and false_refusals <= 14, (recall, false_refusals)
+    assert recall >= 16 and false_refusals <= 6, (recall, false_refusals)
 
 
 def test_unanswerable_question_is_refused_without_the_model(assistant: Assistant) -> None:
