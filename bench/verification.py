@@ -109,9 +109,9 @@ def print_curve(scored: list[Scored], chosen: float) -> None:
         ["all"] if len({c for c, *_ in scored}) > 1 else []
     )
     print("\nrelevance gate: refused unanswerable / refused answerable, per threshold")
-    print("(now = with the near-miss signal; before = similarity and coverage alone)")
+    print("(now = with the near-miss signal; before = sentence similarity and coverage alone)")
     print(f"{'threshold':>10}" + "".join(f"{c + ' now':>24}{'before':>16}" for c in corpora))
-    for t in (0.30, 0.35, 0.40, 0.45, 0.50):
+    for t in sorted({0.30, 0.35, 0.40, 0.45, 0.50, round(chosen, 2)}):
         cells = ""
         for c in corpora:
             rows = [r for r in scored if c in ("all", r[0])]
