@@ -165,8 +165,7 @@ class _HtmlReader:
         rows = [tuple(_flat(c) for c in row) for row in cells]
         rows = [row for row in rows if any(row)]
         if rows:
-            text = " ".join(cell for row in rows for cell in row if cell)
-            self.blocks.append(Block(text, "Table", None, tuple(rows)))
+            self.blocks.append(Block.table(tuple(rows)))
 
 
 def _flat(element: Any) -> str:

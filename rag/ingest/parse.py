@@ -292,8 +292,7 @@ def _pdf_blocks(path: Path, ocr: OcrOptions, progress: OnPage | None) -> list[Bl
                     if text:
                         blocks.append(_classified(text, number))
                 elif rows := item.rows():
-                    text = " ".join(cell for row in rows for cell in row if cell)
-                    blocks.append(Block(text, "Table", number, rows))
+                    blocks.append(Block.table(rows, number))
             scanned = (
                 ocr.enabled
                 and usable_chars(" ".join(b.text for b in blocks)) < ocr.min_text_chars

@@ -31,6 +31,11 @@ class Block:
         """Whether the text was read by OCR (and may hold its errors)."""
         return self.ocr_confidence is not None
 
+    @classmethod
+    def table(cls, rows: tuple[tuple[str, ...], ...], page: int | None = None) -> Block:
+        """A table of ``rows`` (header first); its text is every cell's, in order."""
+        return cls(" ".join(cell for row in rows for cell in row if cell), "Table", page, rows)
+
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
