@@ -2,8 +2,9 @@
 
 HTML, Markdown and plain text are read by :mod:`rag.ingest.markup` (lxml and layout
 rules). A PDF's text layer is read with pdfminer.six, text box by text box and page by
-page (ruled tables row by row: :mod:`rag.ingest.pdf_tables`), as unstructured's ``strategy="fast"`` does (its ``partition_pdf`` cannot be
-imported without ``unstructured-inference``, which pulls a CUDA torchvision), and each
+page, as unstructured's ``strategy="fast"`` does (its ``partition_pdf`` cannot be
+imported without ``unstructured-inference``, which pulls a CUDA torchvision), ruled
+tables row by row (:mod:`rag.ingest.pdf_tables`), and each
 box is classified by the same rules as a text file's paragraphs
 (:func:`rag.ingest.markup.text_kind`). Office files, CSV and mail go through
 unstructured's partitioners; :mod:`rag.ingest.spacy_model` keeps its spaCy model local.
@@ -320,8 +321,9 @@ _PAGE_EDGE = 2
 def without_running_lines(pages: list[list[Block]]) -> list[Block]:
     """The pages' blocks less their running headers and footers: a short line at the
     top or bottom of at least half the pages (at least two; three when it differs in its
-    digits, "Page 3 of 4"), and not a sentence. Repeated on every page, such a line was a passage of its own or the heading of
-    the page's first section, and matched every question about the company's name."""
+    digits, "Page 3 of 4"), and not a sentence. Repeated on every page, such a line was
+    a passage of its own or the heading of the page's first section, and matched every
+    question about the company's name."""
 
     def key(block: Block) -> str | None:
         text = block.text.casefold()
