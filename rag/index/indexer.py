@@ -335,10 +335,13 @@ class Indexer:
 
         expect_files(len(found))  # so the parser pool starts as many workers as will pay
         submitted = 0
+        recorded = self.manifest.get_many(
+            self.collection, [str(f.path) for f in found if not (f.error or f.skip)]
+        )
         try:
             for item in found:
                 own = IngestReport()
-                if self._looks_unchanged(item):
+                if self._looks_unchanged(item, recorded.get(str(item.path))):
                     # Nothing to parse: checked here, as a worker would, without the
                     # two thread switches (about half a millisecond a file).
                     future: Future[str | _Ready] = Future()
@@ -575,19 +578,17 @@ class Indexer:
         terms = [count_terms(c.text) for c in prepared.chunks] if self.keyword else None
         return _Ready(prepared, known is not None, terms)
 
-    def _looks_unchanged(self, item: Found) -> bool:
-        """Whether ``item`` is a known file of the same size and time, read the way it
-        would be read now: :meth:`_prepare` will find nothing to parse."""
-        if item.error or item.skip:
+    def _looks_unchanged(self, item: Found, known: DocumentRecord | None) -> bool:
+        """Whether ``item`` is a file recorded (``known``) with the same size and time,
+        read the way it would be read now: :meth:`_prepare` will find nothing to parse."""
+        if known is None or item.error or item.skip:
             return False
-        known = self.manifest.get(self.collection, str(item.path))
         try:
             stat = item.path.stat()
         except (OSError, ValueError):
             return False
         return (
-            known is not None
-            and known.size == stat.st_size
+            known.size == stat.st_size
             and known.mtime_ns == stat.st_mtime_ns
             and not self._stale(item.path, known.chunker)
         )
