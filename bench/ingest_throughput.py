@@ -3,7 +3,8 @@
     python bench/ingest_throughput.py                 # 120 pages of the PostgreSQL 15 manual
                                                       # + 300 CISI documents as files
     python bench/ingest_throughput.py --pages 1169    # the whole manual
-    python bench/ingest_throughput.py --quick         # 15 pages, 30 CISI docs (CI)
+    python bench/ingest_throughput.py --quick         # 15 pages, 30 CISI docs (CI); b and c
+                                                      # run 3 times each, the median shown
 
 The manual is Debian's ``postgresql-doc-15``, unpacked by ``make bench-data`` (an install
 step: ``apt-get download`` + ``dpkg -x``) into ``$RAG_BENCH_CACHE`` (default
@@ -428,11 +429,22 @@ def print_memory(half: dict[str, Any], full: dict[str, Any]) -> None:
     )
 
 
+def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose work took the median time (the lower of the two middle ones)."""
+    return sorted(runs, key=lambda m: m["seconds"])[(len(runs) - 1) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=120, help="PostgreSQL manual pages")
     parser.add_argument("--cisi", type=int, default=300, help="CISI documents as files")
     parser.add_argument("--quick", action="store_true", help="15 pages, 30 CISI documents")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help="runs of b and c each, the median shown (default 3 with --quick, else 1): "
+        "a small corpus takes a second or two, and the machine's other load moves that",
+    )
     parser.add_argument("--stage", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
@@ -442,6 +454,7 @@ def main() -> None:
         )
         return
     pages, cisi_n = (15, 30) if args.quick else (args.pages, args.cisi)
+    repeat = args.repeat or (3 if args.quick else 1)
     with tempfile.TemporaryDirectory(prefix="rag-bench-ingest-") as tmp:
         corpora = {"postgresql": Path(tmp) / "pg", "cisi": Path(tmp) / "cisi"}
         half = Path(tmp) / "pg-half"
@@ -462,15 +475,23 @@ def main() -> None:
                 print(f"\n{name}: no files, skipped")
                 continue
             qs = questions if name == "postgresql" and asked else None
-            data = Path(tmp) / f"data-{name}"
             chunks = Path(tmp) / f"chunks-{name}"  # (a') leaves rag's chunks there for (a)
+            rags, plains = [], []
+            for n in range(repeat):  # b and c in turn, each into an empty directory
+                rags.append(stage("rag", corpus, Path(tmp) / f"data-{name}-{n}", qs))
+                plains.append(stage("llamaindex", corpus, Path(tmp) / f"li-{name}-{n}", qs))
             r = {
                 "app-raw": stage("app-raw", corpus, chunks),
                 "raw": stage("raw", corpus, chunks),
-                "rag": stage("rag", corpus, data, qs),
-                "llamaindex": stage("llamaindex", corpus, Path(tmp) / f"li-{name}", qs),
-                "rag-again": stage("rag-again", corpus, data),
+                "rag": median(rags),
+                "llamaindex": median(plains),
+                "rag-again": stage("rag-again", corpus, Path(tmp) / f"data-{name}-0"),
             }
+            if repeat > 1:
+                b, c = (" ".join(f"{m['seconds']:.2f}" for m in ms) for ms in (rags, plains))
+                print(
+                    f"\n{name}: b and c each run {repeat} times, the median shown; b {b} s, c {c} s"
+                )
             print(
                 f"\n{name}: {r['rag']['files']} files; rag's embedder: {r['app-raw']['embedder']}"
             )

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -278,6 +278,7 @@ class Indexer:
                 [(str(item.path), ready.doc) for item, ready in pending],
                 vectors,
                 [ready.terms for _, ready in pending],
+                earlier={str(item.path) for item, ready in pending if ready.known},
             )
             for item, ready in pending:
                 (report.updated if ready.known else report.added).append(str(item.path))
@@ -632,6 +633,7 @@ class Indexer:
         docs: Sequence[tuple[str, Prepared]],
         vectors: Any,
         terms: Sequence[Sequence[Mapping[str, int]] | None] = (),
+        earlier: Collection[str] | None = None,
     ) -> int:
         """Store several files' chunks (``vectors``: all of theirs, in order) in one
         commit; how many chunks. One manifest transaction journals every file (and sets
@@ -639,7 +641,12 @@ class Indexer:
         version is deleted, and one manifest transaction records every new version,
         ending all the journal entries at once. A crash anywhere between leaves each file
         journalled: the next ingest wipes and redoes them all, as for a single file. Small
-        files gain most: their commits cost more than their parse and embedding."""
+        files gain most: their commits cost more than their parse and embedding.
+
+        ``earlier``: the sources that had a version before (None: any may have). Only
+        theirs are looked for to delete: a file the manifest never recorded has no chunks
+        in the store, since a write that crashed was journalled and wiped by
+        :meth:`recover` before this ingest began."""
         batch = []
         for source, doc in docs:
             access = list(self._access_for(source))
@@ -652,7 +659,11 @@ class Indexer:
             )
             self.store.upsert([r for *_, records in batch for r in records], vectors)
             self.store.delete_other_versions(
-                {source: doc.content_hash for source, doc, *_ in batch}
+                {
+                    source: doc.content_hash
+                    for source, doc, *_ in batch
+                    if earlier is None or source in earlier
+                }
             )
             now = datetime.now(UTC).isoformat(timespec="seconds")
             self.manifest.put_all(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -150,27 +151,29 @@ def test_a_crash_inside_a_batch_commit_leaves_a_clean_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Small files are stored several to a commit. A crash after the batch's chunks are
-    in the store but before its manifest rows are (here: the second file's cleanup
-    fails) leaves every file of the batch journalled; the next ingest wipes and redoes
+    in the store but before its manifest rows are (here: killed right after the store's
+    upsert) leaves every file of the batch journalled; the next ingest wipes and redoes
     them all, and the index is exactly a clean ingest's."""
     from rag.retrieval.chroma import ChromaStore
+    from rag.retrieval.store import Record
 
     folder = tmp_path / "notes"
     folder.mkdir()
     for i in range(6):
         (folder / f"note-{i}.txt").write_text(f"Note {i}: the boiler in room {i} was serviced.")
     data = tmp_path / "data"
-    real = ChromaStore.delete_other_versions
+    real = ChromaStore.upsert
     batches = []
 
-    def crash(self: ChromaStore, keep: Mapping[str, str]) -> int:
-        batches.append(dict(keep))
+    def crash(self: ChromaStore, records: Sequence[Record], embeddings: Any) -> None:
+        real(self, records, embeddings)
+        batches.append({r.metadata["source"] for r in records})
         raise KeyboardInterrupt("killed mid-batch")
 
-    monkeypatch.setattr(ChromaStore, "delete_other_versions", crash)
+    monkeypatch.setattr(ChromaStore, "upsert", crash)
     with pytest.raises(KeyboardInterrupt):
         Assistant(Settings(data_dir=data)).ingest([folder])
-    monkeypatch.setattr(ChromaStore, "delete_other_versions", real)
+    monkeypatch.setattr(ChromaStore, "upsert", real)
     assert len(batches) == 1 and len(batches[0]) == 6  # one commit held every file
 
     again = Assistant(Settings(data_dir=data))
