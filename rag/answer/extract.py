@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from rag.answer.facts import KIND_WORDS, asked_for, brackets, negates, new_facts
+from rag.answer.facts import KIND_WORDS, asked_for, brackets, head_noun, negates, new_facts
 from rag.answer.verify import (
     SentenceCheck,
     Span,
@@ -22,7 +22,7 @@ from rag.answer.verify import (
 )
 from rag.models.base import Embedder
 from rag.retrieval.hybrid import Passage
-from rag.text import stems, words
+from rag.text import stem, stems, words
 
 __all__ = ["condense", "extractive_answer"]
 
@@ -34,6 +34,7 @@ OVERLAP = 0.5  # share of the question's stems it holds, weighed by their rarity
 FACT = 0.3  # it states the kind of fact asked for first, with a new value
 MORE_FACTS = 0.15  # each further kind asked for that it states
 NAMED = 0.15  # it names the kind of fact asked for ("duration" for "how long")
+HEAD = 0.15  # it names the thing asked about ("services" for "which services ...")
 RANGE = 0.3  # a range of it holds the question's number (a price tier)
 NOVELTY = 0.1  # share of its words the question does not have
 RANK = 0.03  # per place its passage stands above the last one
@@ -123,9 +124,12 @@ def _score(
     novelty = len(said - set(asked)) / max(len(said), 1)
     facts = new_facts(c.text, question) & set(wanted)
     fact = FACT if wanted and wanted[0] in facts else 0.0
-    fact += MORE_FACTS * len(facts - {wanted[0]}) if wanted else 0.0
+    # "number" is in nearly every sentence with any other kind: it adds nothing more
+    fact += MORE_FACTS * len(facts - {wanted[0], "number"}) if wanted else 0.0
     kind_words = KIND_WORDS.get(wanted[0], frozenset()) if wanted else frozenset()
     named = NAMED if kind_words & (set(words(c.text)) - set(words(question))) else 0.0
+    head = head_noun(question)
+    named += HEAD if head and stem([head])[0] in said else 0.0
     ranged = RANGE if brackets(c.text, question) else 0.0
     rank = RANK * (n_passages - c.n)  # the retriever's order is a signal
     negated = NEGATED if negates(c.text, question) else 0.0

@@ -19,6 +19,7 @@ __all__ = [
     "asked_for",
     "brackets",
     "fact_kinds",
+    "head_noun",
     "negates",
     "new_facts",
     "numbers",
@@ -92,14 +93,20 @@ _ASKS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (
         re.compile(
             r"\bhow long\b|\bduration|\bperiod\b|\bnotice\b|\blast(?:ed)?\b|\bwithin\b|"
-            r"\bdays?\b|\bweeks?\b|\bmonths?\b|\byears?\b",
+            # a unit the question counts itself ("every 90 days", "120k a year") asks
+            # for no duration
+            r"(?<!\d)(?<!\d\s)(?<!\ba\s)(?<!\bper\s)(?<!\bevery\s)(?<!\beach\s)"
+            r"\b(?:days?|weeks?|months?|years?)\b",
             re.I,
         ),
         ("duration", "number"),
     ),
     (
         re.compile(
-            r"\bwhen\b|\bwhat date\b|\bwhich day\b|\bdeadline|\bstart|\bend\b|\bexpir|"
+            # "when" asks only where it opens a clause ("which services went down when
+            # the room overheated?" asks which)
+            r"(?:^|[,;:.\-–]\s*|\band\s|\bby\s|\bsince\s|\buntil\s)when\b|"
+            r"\bwhat date\b|\bwhich day\b|\bdeadline|\bstart|\bend\b|\bexpir|"
             r"\buntil\b|\bby when\b|\bdue\b",
             re.I,
         ),
@@ -153,18 +160,39 @@ KIND_WORDS: dict[str, frozenset[str]] = {
 }
 
 
+_WH = re.compile(r"\b(?:what|which|who|whom|when|where|how)\b", re.I)
+#: "which services ...", "what discount ...": the thing a question asks to be named.
+_HEAD = re.compile(
+    r"\b(?:what|which)\s+(?!is\b|are\b|was\b|were\b|do\b|does\b|did\b|can\b|should\b|"
+    r"will\b|would\b|time\b|the\b|a\b|an\b|our\b|my\b|of\b)([a-z]{3,})",
+    re.I,
+)
+
+
+def head_noun(question: str) -> str | None:
+    """The noun right after "what" or "which" ("services" in "which services went
+    down?"), or None."""
+    match = _HEAD.search(question)
+    return match[1].lower() if match else None
+
+
 @lru_cache(maxsize=1024)
 def asked_for(question: str) -> tuple[str, ...]:
     """The kinds of fact ``question`` asks for, the one its words name first (the
     earliest cue: "What volume discount ... if they spend £60,000" asks for a
     percentage, not an amount) first; may be empty."""
-    found: list[tuple[int, int, str]] = []
+    found: list[tuple[bool, int, int, int, str]] = []
+    # Cues after the question word come first: "a client spends 120k a year - what
+    # discount do they get?" asks for a percentage, not an amount.
+    wh = _WH.search(question)
+    asked_at = wh.start() if wh else 0
     for rule, (pattern, wanted) in enumerate(_ASKS):
         match = pattern.search(question)
         if match:
-            found += [(match.start(), rule, kind) for kind in wanted]
+            before = match.start() < asked_at
+            found += [(before, match.start(), rule, i, kind) for i, kind in enumerate(wanted)]
     kinds: list[str] = []
-    for _, _, kind in sorted(found):
+    for *_, kind in sorted(found):
         if kind not in kinds:
             kinds.append(kind)
     return tuple(kinds)
@@ -244,18 +272,21 @@ def brackets(text: str, question: str) -> bool:
     asked = [n for n in numbers(question) if n >= 10]
     if not asked:
         return False
+    lowest: list[float] = []  # bounds stated one to a clause: a table row's "from" and
+    highest: list[float] = []  # "to" cells ("Annual spend from: 25000; ... to: 99999")
     for clause in re.split(r"[;\n]", text):
         stated = [n for n in numbers(clause) if n >= 10]
         if len(stated) >= 2 and any(stated[0] <= x <= stated[1] for x in asked):
             return True
         if len(stated) == 1:
-            bound = stated[0]
             lower, upper = _LOWER.search(clause), _UPPER.search(clause)
-            if lower and any(x >= bound for x in asked):
-                return True
-            if upper and not lower and any(x <= bound for x in asked):
-                return True
-    return False
+            if lower:
+                lowest.append(stated[0])
+            elif upper:
+                highest.append(stated[0])
+    if not (lowest or highest):
+        return False
+    return any(all(x >= b for b in lowest) and all(x <= b for b in highest) for x in asked)
 
 
 @lru_cache(maxsize=8192)
@@ -285,15 +316,21 @@ def _norm(value: str) -> str:
     return re.sub(r"[\s,]", "", value.lower())
 
 
-_NEGATED = re.compile(
-    r"\b(?:without|no|not|non|never|except|excluding)\b(?:\W+\w+){0,2}?\W+(\w+)", re.I
+_NEGATED = re.compile(r"\b(?:without|no|not|non|never|except|excluding)\b((?:\W+\w+){1,2})", re.I)
+#: A question answered yes or no: there, a sentence that negates is the answer.
+_YES_NO = re.compile(
+    r"(?:^|[,;:\-–]\s*)(?:do|does|did|is|are|was|were|can|could|should|must|may|will|would|"
+    r"have|has|am)\s+\w",
+    re.I,
 )
 
 
 def negates(text: str, question: str) -> bool:
     """Whether ``text`` negates a word the question asks about ("Day trips without an
     overnight stay..." for a question about overnight trips)."""
+    if _YES_NO.search(question.strip()):
+        return False
     asked = {w.lower() for w in re.findall(r"\w+", question) if len(w) > 3}
-    negated = {m.group(1).lower() for m in _NEGATED.finditer(text)}
+    negated = {w.lower() for m in _NEGATED.finditer(text) for w in re.findall(r"\w+", m[1])}
     said_no = {w.lower() for w in re.findall(r"\w+", question)} & {"without", "not", "no"}
     return bool(asked & negated) and not said_no

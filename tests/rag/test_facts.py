@@ -1,0 +1,62 @@
+"""What a question asks for, and the rules that tell the answer from its neighbours."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.facts import asked_for, brackets, head_noun, negates
+
+TIERS = [
+    "Tier: Tier 1; Annual spend from (GBP): 0; Annual spend to (GBP): 24999; Discount: 0%",
+    "Tier: Tier 2; Annual spend from (GBP): 25000; Annual spend to (GBP): 99999; Discount: 5%",
+    "Tier: Tier 3; Annual spend from (GBP): 100000; Annual spend to (GBP): 249999; Discount: 7.5%",
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "first"),
+    [
+        ("How long is the notice period?", "duration"),
+        ("How many days of holiday can I carry over?", "number"),
+        ("When does the agreement start, and how long is it for?", "date"),
+        # the cue after the question word leads, not the first cue
+        ("a client spends 120k a year with us - what discount do they get?", "percent"),
+        ("Which client has overdue invoices?", "name"),
+    ],
+)
+def test_the_kind_asked_for_comes_first(question: str, first: str) -> None:
+    assert asked_for(question)[0] == first
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # "when" inside the sentence is no question word
+        "which services went down when the leeds server room overheated?",
+        # a unit the question counts itself asks for no duration
+        "do I have to change my password every 90 days?",
+    ],
+)
+def test_words_that_only_look_like_cues_ask_for_nothing(question: str) -> None:
+    assert asked_for(question) == ()
+
+
+def test_a_table_row_holds_an_amount_only_between_its_from_and_to_cells() -> None:
+    held = [brackets(row, "a client spends 120k a year - what discount?") for row in TIERS]
+    assert held == [False, False, True]
+    assert brackets("Claims over £5,000 need a director's approval.", "a claim of six grand")
+    assert not brackets("Claims over £5,000 need a director's approval.", "a £1,200 claim")
+
+
+def test_negation_counts_against_a_sentence_unless_the_question_is_yes_or_no() -> None:
+    day_trip = "Day trips without an overnight stay may claim meal costs up to £15."
+    assert negates(day_trip, "What is the meal allowance on an overnight trip?")
+    assert not negates(day_trip, "What is the meal allowance on a day trip?")
+    no_change = "We do NOT force regular password changes."
+    assert not negates(no_change, "do I have to force a regular password change?")
+
+
+def test_the_thing_asked_about() -> None:
+    assert head_noun("which services went down?") == "services"
+    assert head_noun("What discount do they get?") == "discount"
+    assert head_noun("What is the cap on liability?") is None
