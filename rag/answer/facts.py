@@ -52,7 +52,11 @@ KINDS: dict[str, re.Pattern[str]] = {
         re.I,
     ),
     "time": re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.)", re.I),
-    "number": re.compile(r"\b\d[\d,.]*\b"),
+    "number": re.compile(
+        r"\b\d[\d,.]*\b|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+        r"fifteen|twenty|thirty|forty|fifty|hundred|dozen)\b",
+        re.I,
+    ),
     "name": re.compile(
         r"(?<![.!?:]\s)(?<!^)\b(?!(?:The|This|That|These|Our|Your|Each|Any|All)\b)"
         r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+"
@@ -96,7 +100,7 @@ _ASKS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
             # a unit the question counts itself ("every 90 days", "120k a year") asks
             # for no duration
             r"(?<!\d)(?<!\d\s)(?<!\ba\s)(?<!\bper\s)(?<!\bevery\s)(?<!\beach\s)"
-            r"\b(?:days?|weeks?|months?|years?)\b",
+            r"\b(?:days|weeks|months|years)\b",  # "day rate", "this year's party": no
             re.I,
         ),
         ("duration", "number"),
