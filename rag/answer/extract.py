@@ -11,7 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from rag.answer.facts import KIND_WORDS, asked_for, brackets, head_noun, negates, new_facts
+from rag.answer.facts import (
+    KIND_WORDS,
+    asked_for,
+    brackets,
+    head_noun,
+    is_yes_no,
+    negates,
+    new_facts,
+)
 from rag.answer.verify import (
     SentenceCheck,
     Span,
@@ -52,6 +60,7 @@ def extractive_answer(
     embedder: Embedder,
     max_sentences: int = 2,
     weigh: Weigh | None = None,
+    follow_up: str | None = None,
 ) -> Verification:
     """The fewest sentences (or table rows) of the passages that answer ``question``,
     best first, each cited: nothing is generated, so nothing can be invented.
@@ -64,15 +73,24 @@ def extractive_answer(
     how much it adds, and its passage's rank. Headings, questions and labels are never
     an answer. A second sentence is added only when it is nearly as good and states a
     kind of fact the first lacks, or when the two are a near tie.
+
+    ``follow_up``: the question as asked when ``question`` folds it into the one before
+    ("can it be extended?" after "when does the agreement start?"): what it asks for
+    leads, and its similarity counts half.
     """
     started = time.perf_counter()
     singles = [c for c in passage_sentences(passages) if _is_statement(c, passages)]
     if not singles:
         return Verification([], time.perf_counter() - started)
-    vectors = embed_texts(embedder, [question] + [c.text for c in singles])
-    sims = vectors[1:] @ vectors[0]
+    asked_texts = [question, follow_up] if follow_up else [question]
+    vectors = embed_texts(embedder, asked_texts + [c.text for c in singles])
+    n = len(asked_texts)
+    sims = (vectors[n:] @ vectors[:n].T).mean(axis=1)
     asked = _asked_terms(question, weigh)
     wanted = asked_for(question)
+    if follow_up:  # its own words count twice, what it asks for leads
+        asked = {t: w * (2.0 if t in set(stems(follow_up)) else 1.0) for t, w in asked.items()}
+        wanted = () if is_yes_no(follow_up) else asked_for(follow_up) or wanted
     scored = sorted(
         (
             (_score(question, asked, c, float(sims[k]), wanted, len(passages)), k)

@@ -20,6 +20,7 @@ __all__ = [
     "brackets",
     "fact_kinds",
     "head_noun",
+    "is_yes_no",
     "negates",
     "new_facts",
     "numbers",
@@ -329,10 +330,15 @@ _YES_NO = re.compile(
 )
 
 
+def is_yes_no(question: str) -> bool:
+    """Whether ``question`` is answered yes or no ("can it be extended?")."""
+    return bool(_YES_NO.search(question.strip()))
+
+
 def negates(text: str, question: str) -> bool:
     """Whether ``text`` negates a word the question asks about ("Day trips without an
     overnight stay..." for a question about overnight trips)."""
-    if _YES_NO.search(question.strip()):
+    if is_yes_no(question):
         return False
     asked = {w.lower() for w in re.findall(r"\w+", question) if len(w) > 3}
     negated = {w.lower() for m in _NEGATED.finditer(text) for w in re.findall(r"\w+", m[1])}

@@ -92,7 +92,7 @@ class AnswerPipeline:
         self._weigh = vocabulary.weights
         mode = q.answer_mode or s.answer_mode
         if mode == "extractive":
-            yield Done(self._extractive(query, passages, timings))
+            yield Done(self._extractive(query, passages, timings, latest=q.text))
             return
         yield from self._generate(q, query, passages, timings, mode)
 
@@ -119,7 +119,7 @@ class AnswerPipeline:
         if mode == "auto":
             # The passages' own words at once; the model's answer replaces them only once
             # it is checked and kept, so no unsupported text is ever on the screen.
-            draft = self._extractive(query, passages, timings)
+            draft = self._extractive(query, passages, timings, latest=q.text)
             if not draft.refused:
                 yield Draft(draft)
         raw: list[str] = []
@@ -140,7 +140,7 @@ class AnswerPipeline:
                     yield Token(piece)
         except ModelError as exc:
             note = f"The model could not answer ({exc}); showing the passages' own words instead."
-            fallback = self._extractive(query, passages, timings, note)
+            fallback = self._extractive(query, passages, timings, note, latest=q.text)
             fallback.model_error = str(exc)
             yield Done(fallback)
             return
@@ -176,16 +176,26 @@ class AnswerPipeline:
                 fallback = draft
                 fallback.note = note
             else:
-                fallback = self._extractive(query, passages, answer.timings, note)
+                fallback = self._extractive(query, passages, answer.timings, note, latest=q.text)
             fallback.model_text = answer.text
             return fallback
         strict = s.strict if q.strict is None else q.strict
         return verified_answer(answer, checked, "generative", strict)
 
     def _extractive(
-        self, question: str, passages: list[Passage], timings: dict[str, float], note: str = ""
+        self,
+        question: str,
+        passages: list[Passage],
+        timings: dict[str, float],
+        note: str = "",
+        latest: str | None = None,
     ) -> Answer:
-        extracted = extractive_answer(question, passages, self.embedder, weigh=self._weigh)
+        """The passages' own best sentences for ``question`` (the query retrieved with);
+        ``latest``: the question as asked, when it was a follow-up folded into it."""
+        follow_up = latest if latest and latest != question else None
+        extracted = extractive_answer(
+            question, passages, self.embedder, weigh=self._weigh, follow_up=follow_up
+        )
         timings["extract_s"] = extracted.seconds
         if not extracted.sentences:
             return Answer(question, REFUSAL, True, passages, [], timings, mode="extractive")

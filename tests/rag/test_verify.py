@@ -181,3 +181,21 @@ def test_the_citation_moves_to_the_page_that_says_it(embedder: Embedder) -> None
     claim = "The root cause was a failed compressor in CRAC unit 2. [1]"
     [check] = verify(claim, docs, embedder, question="What was the root cause?").sentences
     assert check.citations == [2] and check.span is not None and check.span.page == 2
+
+
+def test_a_follow_up_is_answered_not_the_question_before_it(embedder: Embedder) -> None:
+    """A follow-up is retrieved together with the question before it; the answer is to
+    the follow-up: what it asks for and its own words lead."""
+    term = (
+        "3.1 This Agreement commences on 1 March 2026 and shall continue for a fixed "
+        "initial term of 24 months, ending on 28 February 2028. "
+        "3.2 The Parties may extend this Agreement by one further period of 12 months "
+        "by mutual written agreement."
+    )
+    query = "When does the agreement start, and how long is it for? can it be extended?"
+    before = extractive_answer(query, passages(term), embedder, max_sentences=1)
+    after = extractive_answer(
+        query, passages(term), embedder, max_sentences=1, follow_up="can it be extended?"
+    )
+    assert before.sentences[0].text.startswith("3.1")  # what the query alone picks
+    assert after.sentences[0].text.startswith("3.2")
