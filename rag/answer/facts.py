@@ -97,7 +97,7 @@ _ASKS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (re.compile(r"\bhow many\b|\bnumber of\b|\bhow often\b|\bcount\b", re.I), ("number",)),
     (
         re.compile(
-            r"\bhow long\b|\bduration|\bperiod\b|\bnotice\b|\blast(?:ed)?\b|\bwithin\b|"
+            r"\bhow long\b|\bduration|\bperiod\b|\bnotice\b|\blasted\b|\blast(?=\s*(?:for\b|\?|$))|\bwithin\b|"
             # a unit the question counts itself ("every 90 days", "120k a year") asks
             # for no duration
             r"(?<!\d)(?<!\d\s)(?<!\ba\s)(?<!\bper\s)(?<!\bevery\s)(?<!\beach\s)"

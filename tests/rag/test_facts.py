@@ -35,6 +35,8 @@ def test_the_kind_asked_for_comes_first(question: str, first: str) -> None:
         "which services went down when the leeds server room overheated?",
         # a unit the question counts itself asks for no duration
         "do I have to change my password every 90 days?",
+        # "last" asks how long only as the verb ("how long did it last?")
+        "what was our NPS last quarter?",
     ],
 )
 def test_words_that_only_look_like_cues_ask_for_nothing(question: str) -> None:
