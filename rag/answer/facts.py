@@ -36,7 +36,8 @@ _UNITS = (
 KINDS: dict[str, re.Pattern[str]] = {
     "money": re.compile(
         r"[£$€]\s?\d|\d[\d,.]*\s?(?:k|m|bn)?\s*(?:pounds?|euros?|dollars?|pence|gbp|eur|usd)\b"
-        r"|\b(?:gbp|eur|usd)\s?\d",
+        r"|\b\d+(?:\.\d+)?p\b"  # "45p per mile"
+        r"|\b(?:gbp|eur|usd)\)?\s*:?\s*\d",  # "£45", "45 euros", "Price GBP: 1750" (a table cell)
         re.I,
     ),
     "percent": re.compile(r"\d(?:[\d.,]*)\s?%|\bper\s?cent\b|\bpercent\b", re.I),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.facts import asked_for, brackets, head_noun, negates
+from rag.answer.facts import asked_for, brackets, fact_kinds, head_noun, negates
 
 TIERS = [
     "Tier: Tier 1; Annual spend from (GBP): 0; Annual spend to (GBP): 24999; Discount: 0%",
@@ -62,3 +62,11 @@ def test_the_thing_asked_about() -> None:
     assert head_noun("which services went down?") == "services"
     assert head_noun("What discount do they get?") == "discount"
     assert head_noun("What is the cap on liability?") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Add 5p per mile for each passenger.", "Service: Court attendance; Price GBP: 1750"],
+)
+def test_money_as_written_in_policies_and_tables(text: str) -> None:
+    assert "money" in fact_kinds(text)
