@@ -172,10 +172,22 @@ def _is_statement(c: Span, passages: Sequence[Passage]) -> bool:
         return False
     if text.endswith(("?", ":")) or text.startswith("Sheet: "):
         return False
+    n = len(words(text))
     if "; " in text or ": " in text:  # a table row, a label with its value
-        return len(words(text)) >= 3
-    # A title: no sentence ends in it ("Major Incident Report IR-2026-007 ...").
-    return len(words(text)) >= 4 and (text[-1] in ".!)\"'" or len(words(text)) > 14)
+        return n >= 3
+    if text[-1] in ".!)\"'" or n > 14:
+        return n >= 4
+    # A line no sentence ends in: a slide's bullet ("Employee referral bonus £2,000,
+    # paid after probation") states something; a title ("Major Incident Report
+    # IR-2026-007") is in Title Case.
+    return not _title_case(text) and (n >= 4 or (n >= 3 and any(ch.isdigit() for ch in text)))
+
+
+def _title_case(text: str) -> bool:
+    """Whether most of the words of ``text`` that start with a letter are capitalised."""
+    lettered = [w for w in text.split() if w[:1].isalpha()]
+    capitals = sum(w[0].isupper() for w in lettered)
+    return len(lettered) >= 2 and capitals >= 0.6 * len(lettered)
 
 
 def condense(

@@ -199,3 +199,20 @@ def test_a_follow_up_is_answered_not_the_question_before_it(embedder: Embedder) 
     )
     assert before.sentences[0].text.startswith("3.1")  # what the query alone picks
     assert after.sentences[0].text.startswith("3.2")
+
+
+def test_a_slide_bullet_is_an_answer_and_a_title_is_not(embedder: Embedder) -> None:
+    """Slides' bullets end in no full stop; they state facts all the same. A title line
+    (Title Case, no verb) never answers, even with a number in it."""
+    slide = (
+        "Hiring Plan To March 2027\n"
+        "Recruit 12 engineers by 31 March 2027: 7 in Bristol and 5 in Leeds\n"
+        "Employee referral bonus £2,000, paid after the new starter's probation\n"
+        "Target time to hire: 45 days from job advert to accepted offer"
+    )
+    extracted = extractive_answer(
+        "how much do I get for referring someone who gets hired?", passages(slide), embedder
+    )
+    assert extracted.sentences[0].text.startswith("Employee referral bonus £2,000")
+    titles = extractive_answer("What is the hiring plan to March 2027?", passages(slide), embedder)
+    assert all(not s.text.startswith("Hiring Plan") for s in titles.sentences)
