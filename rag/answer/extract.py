@@ -8,6 +8,7 @@ by the embeddings :mod:`rag.answer.verify` computes and caches.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -180,14 +181,21 @@ def _is_statement(c: Span, passages: Sequence[Passage]) -> bool:
     # A line no sentence ends in: a slide's bullet ("Employee referral bonus £2,000,
     # paid after probation") states something; a title ("Major Incident Report
     # IR-2026-007") is in Title Case.
+    # "Presented by Rachel Adeyemi, Chief Operating Officer" names someone.
+    if _BY_WHOM.match(text):
+        return n >= 3
     return not _title_case(text) and (n >= 4 or (n >= 3 and any(ch.isdigit() for ch in text)))
 
 
+_BY_WHOM = re.compile(r"[A-Z][a-z]+ed by [A-Z]")
+
+
 def _title_case(text: str) -> bool:
-    """Whether most of the words of ``text`` that start with a letter are capitalised."""
-    lettered = [w for w in text.split() if w[:1].isalpha()]
-    capitals = sum(w[0].isupper() for w in lettered)
-    return len(lettered) >= 2 and capitals >= 0.6 * len(lettered)
+    """Whether most of the words of ``text`` are capitalised ("Q3 2026 Operations Review";
+    not "Bristol 80%, Leeds 74%")."""
+    tokens = [w for w in text.split() if w[:1].isalnum()]
+    capitals = sum(w[0].isupper() for w in tokens)
+    return len(tokens) >= 2 and capitals >= 0.6 * len(tokens)
 
 
 def condense(
