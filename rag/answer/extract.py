@@ -20,6 +20,7 @@ from rag.answer.facts import (
     is_yes_no,
     negates,
     new_facts,
+    spelled_out,
 )
 from rag.answer.verify import (
     SentenceCheck,
@@ -92,9 +93,10 @@ def extractive_answer(
     if follow_up:  # its own words count twice, what it asks for leads
         asked = {t: w * (2.0 if t in set(stems(follow_up)) else 1.0) for t, w in asked.items()}
         wanted = () if is_yes_no(follow_up) else asked_for(follow_up) or wanted
+    acronyms = {stem([a.lower()])[0]: a for a in re.findall(r"\b[A-Z]{2,6}\b", question)}
     scored = sorted(
         (
-            (_score(question, asked, c, float(sims[k]), wanted, len(passages)), k)
+            (_score(question, asked, c, float(sims[k]), wanted, len(passages), acronyms), k)
             for k, c in enumerate(singles)
         ),
         reverse=True,
@@ -136,8 +138,12 @@ def _score(
     sim: float,
     wanted: tuple[str, ...],
     n_passages: int,
+    acronyms: dict[str, str],
 ) -> float:
     said = set(stems(c.text))
+    # an acronym of the question that the sentence writes in full is said too ("ICO":
+    # "the Information Commissioner's Office")
+    said |= {t for t, a in acronyms.items() if t not in said and spelled_out(a, c.text)}
     total = sum(asked.values()) or 1.0
     overlap = sum(w for t, w in asked.items() if t in said) / total
     novelty = len(said - set(asked)) / max(len(said), 1)

@@ -24,6 +24,7 @@ __all__ = [
     "negates",
     "new_facts",
     "numbers",
+    "spelled_out",
 ]
 
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
@@ -345,3 +346,25 @@ def negates(text: str, question: str) -> bool:
     negated = {w.lower() for m in _NEGATED.finditer(text) for w in re.findall(r"\w+", m[1])}
     said_no = {w.lower() for w in re.findall(r"\w+", question)} & {"without", "not", "no"}
     return bool(asked & negated) and not said_no
+
+
+_CONNECTORS = frozenset({"and", "the", "for"})  # and shorter words
+
+
+def spelled_out(term: str, text: str) -> bool:
+    """Whether ``text`` holds the words an acronym stands for ("ICO": "Information
+    Commissioner's Office", "PI": "professional indemnity"): an acronym the documents
+    always write in full is no near miss."""
+    if not (2 <= len(term) <= 6 and term.isalpha() and term.isupper()):
+        return False
+    initials = "".join(
+        w[0].lower()
+        for w in re.findall(r"[^\W\d_]+", text)
+        if len(w) > 2 and w.lower() not in _CONNECTORS
+    )
+    return term.lower() in _word_starts(initials)
+
+
+def _word_starts(initials: str) -> set[str]:
+    """Every run of consecutive initials."""
+    return {initials[i : i + n] for n in range(2, 7) for i in range(len(initials) - n + 1)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.answer.facts import spelled_out
 from rag.answer.verify import embed_texts, passage_sentences
 from rag.models.base import Embedder
 from rag.retrieval.hybrid import Passage
@@ -77,6 +78,8 @@ def relevance(
         similarity = max(p.similarity for p in passages)
     coverage = vocabulary.coverage(question, [p.text for p in passages[:3]])
     score = SENTENCE * max(similarity, 0.0) + (1 - SENTENCE) * coverage
-    if vocabulary.unseen(specific_terms(question)):
+    unseen = vocabulary.unseen(specific_terms(question))
+    top = " ".join(p.text for p in passages[:SENTENCE_PASSAGES])
+    if any(not spelled_out(term, top) for term in unseen):
         score -= NEAR_MISS
     return max(score, 0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.facts import asked_for, brackets, fact_kinds, head_noun, negates
+from rag.answer.facts import asked_for, brackets, fact_kinds, head_noun, negates, spelled_out
 
 TIERS = [
     "Tier: Tier 1; Annual spend from (GBP): 0; Annual spend to (GBP): 24999; Discount: 0%",
@@ -70,3 +70,10 @@ def test_the_thing_asked_about() -> None:
 )
 def test_money_as_written_in_policies_and_tables(text: str) -> None:
     assert "money" in fact_kinds(text)
+
+
+def test_an_acronym_spelled_out() -> None:
+    assert spelled_out("ICO", "not reportable to the Information Commissioner's Office")
+    assert spelled_out("PI", "Professional indemnity insurance is renewed")
+    assert not spelled_out("AI", "an important idea")  # short words spell nothing
+    assert not spelled_out("Spain", "Spanish offices")  # no acronym

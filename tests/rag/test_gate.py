@@ -69,3 +69,16 @@ def test_relevance_is_the_best_sentence_and_coverage_less_a_near_miss() -> None:
     plain = "How do I configure failover?"
     assert relevance(plain, passages, _vocabulary(set()), embedder) == pytest.approx(known)
     assert relevance(question, [], _vocabulary(set()), embedder) == 0.0
+
+
+def test_an_acronym_the_passages_write_in_full_is_no_near_miss() -> None:
+    """ "ICO" is in no chunk, but the top passage says "Information Commissioner's
+    Office": the question is not about something the documents never mention."""
+    embedder = _Embedder()
+    question = "Did we report the incident to the ICO?"
+    full = [_passage("It was not reportable to the Information Commissioner's Office 0.7.")]
+    other = [_passage("It was reported to the service desk at 08:10 0.7.")]
+    spelled = relevance(question, full, _vocabulary(set()), embedder)
+    missing = relevance(question, other, _vocabulary(set()), embedder)
+    assert spelled == pytest.approx(SENTENCE * 0.7 + (1 - SENTENCE) * 0.6)
+    assert missing == pytest.approx(spelled - NEAR_MISS)
