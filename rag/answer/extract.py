@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from rag.answer.facts import (
     KIND_WORDS,
+    asked_each,
     asked_for,
     brackets,
     head_noun,
@@ -151,6 +152,8 @@ def _score(
     fact = FACT if wanted and wanted[0] in facts else 0.0
     # "number" is in nearly every sentence with any other kind: it adds nothing more
     fact += MORE_FACTS * len(facts - {wanted[0], "number"}) if wanted else 0.0
+    # each further thing a question asks in so many words ("..., and how long?")
+    fact += (FACT - MORE_FACTS) * len(facts & set(asked_each(question)[1:]))
     kind_words = KIND_WORDS.get(wanted[0], frozenset()) if wanted else frozenset()
     named = NAMED if kind_words & (set(words(c.text)) - set(words(question))) else 0.0
     head = head_noun(question)

@@ -16,6 +16,7 @@ from functools import lru_cache
 __all__ = [
     "KINDS",
     "KIND_WORDS",
+    "asked_each",
     "asked_for",
     "brackets",
     "fact_kinds",
@@ -99,7 +100,7 @@ _ASKS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (re.compile(r"\bhow many\b|\bnumber of\b|\bhow often\b|\bcount\b", re.I), ("number",)),
     (
         re.compile(
-            r"\bhow long\b|\bduration|\bperiod\b|\bnotice\b|\blasted\b|\blast(?=\s*(?:for\b|\?|$))|\bwithin\b|"
+            r"\bhow long\b|\bhow (?:quickly|soon)\b|\bduration|\bperiod\b|\bnotice\b|\blasted\b|\blast(?=\s*(?:for\b|\?|$))|\bwithin\b|"
             # a unit the question counts itself ("every 90 days", "120k a year") asks
             # for no duration
             r"(?<!\d)(?<!\d\s)(?<!\ba\s)(?<!\bper\s)(?<!\bevery\s)(?<!\beach\s)"
@@ -202,6 +203,20 @@ def asked_for(question: str) -> tuple[str, ...]:
     for *_, kind in sorted(found):
         if kind not in kinds:
             kinds.append(kind)
+    return tuple(kinds)
+
+
+_PARTS = re.compile(r"\?|,?\s+and\s+(?=(?:what|which|who|when|where|how)\b)", re.I)
+
+
+def asked_each(question: str) -> tuple[str, ...]:
+    """The kind each part of a question asks for first, when it asks several things
+    ("When does it start, and how long is it for?": a date and a duration)."""
+    kinds = []
+    for part in _PARTS.split(question):
+        wanted = asked_for(part) if part.strip() else ()
+        if wanted and wanted[0] not in kinds:
+            kinds.append(wanted[0])
     return tuple(kinds)
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.facts import asked_for, brackets, fact_kinds, head_noun, negates, spelled_out
+from rag.answer.facts import (
+    asked_each,
+    asked_for,
+    brackets,
+    fact_kinds,
+    head_noun,
+    negates,
+    spelled_out,
+)
 
 TIERS = [
     "Tier: Tier 1; Annual spend from (GBP): 0; Annual spend to (GBP): 24999; Discount: 0%",
@@ -77,3 +85,12 @@ def test_an_acronym_spelled_out() -> None:
     assert spelled_out("PI", "Professional indemnity insurance is renewed")
     assert not spelled_out("AI", "an important idea")  # short words spell nothing
     assert not spelled_out("Spain", "Spanish offices")  # no acronym
+
+
+def test_each_part_of_a_question_asks_for_its_own_kind() -> None:
+    assert asked_each("When does it start, and how long is it for?") == ("date", "duration")
+    assert asked_each("who do I call? how quickly do I have to report it?") == (
+        "name",
+        "duration",
+    )
+    assert asked_each("Who approves a claim?") == ("name",)
