@@ -149,6 +149,9 @@ def _score(
     overlap = sum(w for t, w in asked.items() if t in said) / total
     novelty = len(said - set(asked)) / max(len(said), 1)
     facts = new_facts(c.text, question) & set(wanted)
+    head = head_noun(question)
+    if "name" in wanted and head and re.search(rf"\b[A-Z][a-z]+ {re.escape(head)}\b", c.text):
+        facts |= {"name"}  # "which team ...": "Geotechnical team at 86%" names one
     fact = FACT if wanted and wanted[0] in facts else 0.0
     # "number" is in nearly every sentence with any other kind: it adds nothing more
     fact += MORE_FACTS * len(facts - {wanted[0], "number"}) if wanted else 0.0
@@ -156,7 +159,6 @@ def _score(
     fact += (FACT - MORE_FACTS) * len(facts & set(asked_each(question)[1:]))
     kind_words = KIND_WORDS.get(wanted[0], frozenset()) if wanted else frozenset()
     named = NAMED if kind_words & (set(words(c.text)) - set(words(question))) else 0.0
-    head = head_noun(question)
     named += HEAD if head and stem([head])[0] in said else 0.0
     ranged = RANGE if brackets(c.text, question) else 0.0
     rank = RANK * (n_passages - c.n)  # the retriever's order is a signal

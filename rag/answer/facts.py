@@ -113,7 +113,7 @@ _ASKS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
         re.compile(
             # "when" asks only where it opens a clause ("which services went down when
             # the room overheated?" asks which)
-            r"(?:^|[,;:.\-–]\s*|\band\s|\bby\s|\bsince\s|\buntil\s)when\b|"
+            r"(?:^|[,;:.?\-–]\s*|\band\s|\bby\s|\bsince\s|\buntil\s)when\b|"
             r"\bwhat date\b|\bwhich day\b|\bdeadline|\bstart|\bend\b|\bexpir|"
             r"\buntil\b|\bby when\b|\bdue\b",
             re.I,

@@ -216,3 +216,17 @@ def test_a_slide_bullet_is_an_answer_and_a_title_is_not(embedder: Embedder) -> N
     assert extracted.sentences[0].text.startswith("Employee referral bonus £2,000")
     titles = extractive_answer("What is the hiring plan to March 2027?", passages(slide), embedder)
     assert all(not s.text.startswith("Hiring Plan") for s in titles.sentences)
+
+
+def test_which_team_is_answered_by_a_sentence_naming_one(embedder: Embedder) -> None:
+    """ "Which team ...?" asks for a name; a team's name is often a lower-case noun after a
+    capitalised word ("Geotechnical team"), not a person's name with a capital each."""
+    slide = (
+        "Owner: People Team (Sophie Kendrick, HR Director).\n"
+        "Geotechnical team at 86% - sustained overload, risk to quality and wellbeing\n"
+        "Graduate engineers at 64% - more site exposure needed"
+    )
+    extracted = extractive_answer(
+        "which team is most stretched on utilisation?", passages(slide), embedder
+    )
+    assert extracted.sentences[0].text.startswith("Geotechnical team at 86%")
