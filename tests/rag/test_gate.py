@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from rag.answer.gate import NEAR_MISS, SENTENCE, relevance, specific_terms
+from rag.answer.gate import IDENTIFIER_MISS, NEAR_MISS, SENTENCE, relevance, specific_terms
 from rag.retrieval.hybrid import Passage
 from rag.retrieval.keyword import Vocabulary
 from rag.retrieval.store import Record
@@ -82,3 +82,19 @@ def test_an_acronym_the_passages_write_in_full_is_no_near_miss() -> None:
     missing = relevance(question, other, _vocabulary(set()), embedder)
     assert spelled == pytest.approx(SENTENCE * 0.7 + (1 - SENTENCE) * 0.6)
     assert missing == pytest.approx(spelled - NEAR_MISS)
+
+
+def test_an_identifier_none_of_the_top_passages_holds_is_a_near_miss() -> None:
+    """Every part of "wait_timeout" is a word the documents use, so the vocabulary knows
+    them all; but no passage retrieved holds the identifier itself: it is another
+    product's setting. One a passage does hold ("statement_timeout") is no miss."""
+    embedder = _Embedder()
+    passages = [_passage("statement_timeout aborts any statement that takes longer 0.7.")]
+    known = _vocabulary({"wait_timeout", "statement_timeout"})  # every part is known
+    ours = relevance("What does statement_timeout do?", passages, known, embedder)
+    theirs = relevance("What does wait_timeout do?", passages, known, embedder)
+    assert ours == pytest.approx(SENTENCE * 0.7 + (1 - SENTENCE) * 0.6)
+    assert theirs == pytest.approx(ours - IDENTIFIER_MISS)
+    # A place name with a full stop is no identifier: "U.K" asks nothing of the text
+    uk = relevance("What is the U.K. hotel limit?", passages, _vocabulary({"u.k"}), embedder)
+    assert uk == pytest.approx(ours)
