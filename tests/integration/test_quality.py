@@ -9,6 +9,7 @@ import pytest
 from rag import Assistant
 from rag.answer.conversation import standalone_query
 from rag.answer.types import REFUSAL, Token
+from tests.conftest import SAMPLE_DOCS
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +68,18 @@ def test_relevance_gate_separates_answerable_from_unanswerable(
     assert core_recall >= 4 and core_false <= 1, (core_recall, core_false)
     recall, false_refusals = rates(range(len(qa)))
     assert recall >= 16 and false_refusals <= 6, (recall, false_refusals)
+
+
+def test_extractive_answers_hold_the_fact_on_the_right_page(assistant: Assistant) -> None:
+    """The answer a person reads, over all 164 questions: measured 0.820 of answers hold
+    the fact, 0.941 cite the right page (issue 13's start: 0.633 and 0.735), and no
+    sentence that says nothing is labelled supported."""
+    from rag.evaluate import evaluate, load_questions
+
+    report = evaluate(assistant, load_questions(SAMPLE_DOCS / "qa.jsonl"), "extractive")
+    assert report.answer_match >= 0.78, report.answer_match
+    assert report.right_page >= 0.90, report.right_page
+    assert report.empty_supported == 0
 
 
 def test_unanswerable_question_is_refused_without_the_model(assistant: Assistant) -> None:
