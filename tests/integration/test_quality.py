@@ -61,7 +61,7 @@ def test_relevance_gate_separates_answerable_from_unanswerable(
         )
 
     # Measured: core 4 of 6 unanswerable refused, 0 of 28 answerable refused; every
-    # question 17 of 36 and 5 of 128 (the passage-level gate before: 5, 1, 19, 13). Near
+    # question 16 of 36 and 5 of 128 (the passage-level gate before: 5, 1, 19, 13). Near
     # misses (a fact the documents' topic holds but they do not state) are what the gate
     # cannot yet tell apart: README, "Refusal".
     core_recall, core_false = rates(range(CORE))
