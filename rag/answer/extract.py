@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from rag.answer.facts import (
     KIND_WORDS,
@@ -89,17 +90,10 @@ def extractive_answer(
     vectors = embed_texts(embedder, asked_texts + [c.text for c in singles])
     n = len(asked_texts)
     sims = (vectors[n:] @ vectors[:n].T).mean(axis=1)
-    asked = _asked_terms(question, weigh)
-    wanted = asked_for(question)
-    if follow_up:  # its own words count twice, what it asks for leads
-        asked = {t: w * (2.0 if t in set(stems(follow_up)) else 1.0) for t, w in asked.items()}
-        wanted = () if is_yes_no(follow_up) else asked_for(follow_up) or wanted
-    acronyms = {stem([a.lower()])[0]: a for a in re.findall(r"\b[A-Z]{2,6}\b", question)}
+    ask = _Ask.of(question, weigh, follow_up)
+    wanted = ask.wanted
     scored = sorted(
-        (
-            (_score(question, asked, c, float(sims[k]), wanted, len(passages), acronyms), k)
-            for k, c in enumerate(singles)
-        ),
+        ((_score(ask, c, float(sims[k]), len(passages)), k) for k, c in enumerate(singles)),
         reverse=True,
     )
     top_score, top = scored[0]
@@ -124,42 +118,63 @@ def extractive_answer(
 Weigh = Callable[[Sequence[str]], dict[str, float]]
 
 
-def _asked_terms(question: str, weigh: Weigh | None) -> dict[str, float]:
-    """The question's stems (short ones too: "NPS", "ICO") with their weights."""
-    asked = set(stems(question))
-    if weigh is None:
-        return dict.fromkeys(asked, 1.0)
-    return weigh(sorted(asked))
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """What a question asks, worked out once for all its candidate sentences."""
+
+    text: str
+    terms: dict[str, float]
+    """Its stems (short ones too: "NPS", "ICO") with their weights."""
+    wanted: tuple[str, ...]
+    """The kinds of fact it asks for, the first first (:func:`asked_for`)."""
+    further: frozenset[str]
+    """Kinds a further part of it asks in so many words ("..., and how long?")."""
+    head: str | None
+    """The stem of the thing it asks about ("servic" for "which services ...")."""
+    head_word: str | None
+    acronyms: dict[str, str]
+    """Its acronyms ("ICO") by their stems."""
+
+    @classmethod
+    def of(cls, question: str, weigh: Weigh | None, follow_up: str | None) -> _Ask:
+        found = sorted(set(stems(question)))
+        terms = weigh(found) if weigh is not None else dict.fromkeys(found, 1.0)
+        wanted = asked_for(question)
+        if follow_up:  # its own words count twice, what it asks for leads
+            own = set(stems(follow_up))
+            terms = {t: w * (2.0 if t in own else 1.0) for t, w in terms.items()}
+            wanted = () if is_yes_no(follow_up) else asked_for(follow_up) or wanted
+        head = head_noun(question)
+        return cls(
+            question,
+            terms,
+            wanted,
+            frozenset(asked_each(question)[1:]),
+            stem([head])[0] if head else None,
+            head,
+            {stem([a.lower()])[0]: a for a in re.findall(r"\b[A-Z]{2,6}\b", question)},
+        )
 
 
-def _score(
-    question: str,
-    asked: dict[str, float],
-    c: Span,
-    sim: float,
-    wanted: tuple[str, ...],
-    n_passages: int,
-    acronyms: dict[str, str],
-) -> float:
+def _score(ask: _Ask, c: Span, sim: float, n_passages: int) -> float:
+    question, asked, wanted = ask.text, ask.terms, ask.wanted
     said = set(stems(c.text))
     # an acronym of the question that the sentence writes in full is said too ("ICO":
     # "the Information Commissioner's Office")
-    said |= {t for t, a in acronyms.items() if t not in said and spelled_out(a, c.text)}
+    said |= {t for t, a in ask.acronyms.items() if t not in said and spelled_out(a, c.text)}
     total = sum(asked.values()) or 1.0
     overlap = sum(w for t, w in asked.items() if t in said) / total
     novelty = len(said - set(asked)) / max(len(said), 1)
     facts = new_facts(c.text, question) & set(wanted)
-    head = head_noun(question)
-    if "name" in wanted and head and re.search(rf"\b[A-Z][a-z]+ {re.escape(head)}\b", c.text):
+    if "name" in wanted and ask.head_word and _names_one(ask.head_word, c.text):
         facts |= {"name"}  # "which team ...": "Geotechnical team at 86%" names one
     fact = FACT if wanted and wanted[0] in facts else 0.0
     # "number" is in nearly every sentence with any other kind: it adds nothing more
     fact += MORE_FACTS * len(facts - {wanted[0], "number"}) if wanted else 0.0
-    # each further thing a question asks in so many words ("..., and how long?")
-    fact += (FACT - MORE_FACTS) * len(facts & set(asked_each(question)[1:]))
+    fact += (FACT - MORE_FACTS) * len(facts & ask.further)  # counts as the first
     kind_words = KIND_WORDS.get(wanted[0], frozenset()) if wanted else frozenset()
     named = NAMED if kind_words & (set(words(c.text)) - set(words(question))) else 0.0
-    named += HEAD if head and stem([head])[0] in said else 0.0
+    named += HEAD if ask.head and ask.head in said else 0.0
     ranged = RANGE if brackets(c.text, question) else 0.0
     rank = RANK * (n_passages - c.n)  # the retriever's order is a signal
     negated = NEGATED if negates(c.text, question) else 0.0
@@ -173,6 +188,11 @@ def _score(
         + rank
         - negated
     )
+
+
+def _names_one(noun: str, text: str) -> bool:
+    """Whether ``text`` names one of ``noun`` with a capitalised word before it."""
+    return re.search(rf"\b[A-Z][a-z]+ {re.escape(noun)}\b", text) is not None
 
 
 def _is_statement(c: Span, passages: Sequence[Passage]) -> bool:
@@ -190,9 +210,8 @@ def _is_statement(c: Span, passages: Sequence[Passage]) -> bool:
     if text[-1] in ".!)\"'" or n > 14:
         return n >= 4
     # A line no sentence ends in: a slide's bullet ("Employee referral bonus £2,000,
-    # paid after probation") states something; a title ("Major Incident Report
-    # IR-2026-007") is in Title Case.
-    # "Presented by Rachel Adeyemi, Chief Operating Officer" names someone.
+    # paid after probation") states something, and so does "Presented by Rachel
+    # Adeyemi, COO"; a title ("Major Incident Report IR-2026-007") is in Title Case.
     if _BY_WHOM.match(text):
         return n >= 3
     return not _title_case(text) and (n >= 4 or (n >= 3 and any(ch.isdigit() for ch in text)))

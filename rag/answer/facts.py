@@ -39,7 +39,7 @@ KINDS: dict[str, re.Pattern[str]] = {
     "money": re.compile(
         r"[£$€]\s?\d|\d[\d,.]*\s?(?:k|m|bn)?\s*(?:pounds?|euros?|dollars?|pence|gbp|eur|usd)\b"
         r"|\b\d+(?:\.\d+)?p\b"  # "45p per mile"
-        r"|\b(?:gbp|eur|usd)\)?\s*:?\s*\d",  # "£45", "45 euros", "Price GBP: 1750" (a table cell)
+        r"|\b(?:gbp|eur|usd)\)?\s*:?\s*\d",  # "GBP 45", a table's "Price GBP: 1750"
         re.I,
     ),
     "percent": re.compile(r"\d(?:[\d.,]*)\s?%|\bper\s?cent\b|\bpercent\b", re.I),
@@ -100,7 +100,8 @@ _ASKS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (re.compile(r"\bhow many\b|\bnumber of\b|\bhow often\b|\bcount\b", re.I), ("number",)),
     (
         re.compile(
-            r"\bhow long\b|\bhow (?:quickly|soon)\b|\bduration|\bperiod\b|\bnotice\b|\blasted\b|\blast(?=\s*(?:for\b|\?|$))|\bwithin\b|"
+            r"\bhow long\b|\bhow (?:quickly|soon)\b|\bduration|\bperiod\b|\bnotice\b|"
+            r"\bwithin\b|\blasted\b|\blast(?=\s*(?:for\b|\?|$))|"  # not "last quarter"
             # a unit the question counts itself ("every 90 days", "120k a year") asks
             # for no duration
             r"(?<!\d)(?<!\d\s)(?<!\ba\s)(?<!\bper\s)(?<!\bevery\s)(?<!\beach\s)"
