@@ -201,32 +201,37 @@ def test_a_follow_up_is_answered_not_the_question_before_it(embedder: Embedder) 
     assert after.sentences[0].text.startswith("3.2")
 
 
-def test_a_slide_bullet_is_an_answer_and_a_title_is_not(embedder: Embedder) -> None:
-    """Slides' bullets end in no full stop; they state facts all the same. A title line
-    (Title Case, no verb) never answers, even with a number in it."""
-    slide = (
-        "Hiring Plan To March 2027\n"
-        "Recruit 12 engineers by 31 March 2027: 7 in Bristol and 5 in Leeds\n"
-        "Employee referral bonus £2,000, paid after the new starter's probation\n"
-        "Target time to hire: 45 days from job advert to accepted offer"
-    )
-    extracted = extractive_answer(
-        "how much do I get for referring someone who gets hired?", passages(slide), embedder
-    )
-    assert extracted.sentences[0].text.startswith("Employee referral bonus £2,000")
-    titles = extractive_answer("What is the hiring plan to March 2027?", passages(slide), embedder)
-    assert all(not s.text.startswith("Hiring Plan") for s in titles.sentences)
+HIRING = (
+    "Hiring Plan To March 2027\n"
+    "Recruit 12 engineers by 31 March 2027: 7 in Bristol and 5 in Leeds\n"
+    "Employee referral bonus £2,000, paid after the new starter's probation\n"
+    "Target time to hire: 45 days from job advert to accepted offer"
+)
+UTILISATION = (
+    "Owner: People Team (Sophie Kendrick, HR Director).\n"
+    "Geotechnical team at 86% - sustained overload, risk to quality and wellbeing\n"
+    "Graduate engineers at 64% - more site exposure needed"
+)
 
 
-def test_which_team_is_answered_by_a_sentence_naming_one(embedder: Embedder) -> None:
-    """ "Which team ...?" asks for a name; a team's name is often a lower-case noun after a
-    capitalised word ("Geotechnical team"), not a person's name with a capital each."""
-    slide = (
-        "Owner: People Team (Sophie Kendrick, HR Director).\n"
-        "Geotechnical team at 86% - sustained overload, risk to quality and wellbeing\n"
-        "Graduate engineers at 64% - more site exposure needed"
-    )
-    extracted = extractive_answer(
-        "which team is most stretched on utilisation?", passages(slide), embedder
-    )
-    assert extracted.sentences[0].text.startswith("Geotechnical team at 86%")
+@pytest.mark.parametrize(
+    ("question", "slide", "first"),
+    [
+        # Slides' bullets end in no full stop; they state facts all the same.
+        ("how much do I get for referring someone who gets hired?", HIRING, "Employee referral"),
+        # "Which team ...?" asks for a name; a team's is often a lower-case noun after a
+        # capitalised word ("Geotechnical team"), not a person's name with a capital each.
+        ("which team is most stretched on utilisation?", UTILISATION, "Geotechnical team"),
+    ],
+)
+def test_the_slide_line_that_answers_comes_first(
+    embedder: Embedder, question: str, slide: str, first: str
+) -> None:
+    extracted = extractive_answer(question, passages(slide), embedder)
+    assert extracted.sentences[0].text.startswith(first)
+
+
+def test_a_title_line_never_answers(embedder: Embedder) -> None:
+    """A line in Title Case is a title, even with a number in it."""
+    titles = extractive_answer("What is the hiring plan to March 2027?", passages(HIRING), embedder)
+    assert titles.sentences and all(not s.text.startswith("Hiring Plan") for s in titles.sentences)
