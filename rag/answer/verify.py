@@ -173,11 +173,32 @@ def passage_spans(text: str) -> list[tuple[int, int]]:
     return sentence_spans(text, min_chars=12)
 
 
+_SCALED = re.compile(r"\s?(k|thousand|mil|million|bn|billion)\b", re.I)
+_SCALES = {"k": 1e3, "thousand": 1e3, "mil": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
+_MILLIONS = re.compile(r"[£$€]\s?$")
+
+
+def _amount(match: re.Match[str]) -> str:
+    """A number as written, normalised ("2,500,000" -> "2500000"), with its scale
+    applied when it has one, so that "2.5 million", "£2.5m" and "£2,500,000" are the
+    same number."""
+    raw = match.group(0).replace(",", "").rstrip(".")
+    after = match.string[match.end() :]
+    scale = _SCALED.match(after)
+    factor = _SCALES[scale.group(1).lower()] if scale else None
+    if factor is None and after[:1] in ("m", "M") and not after[1:2].isalpha():
+        # "£2.5m": millions after a currency sign; "5m" alone may be metres
+        factor = 1e6 if _MILLIONS.search(match.string[: match.start()]) else None
+    if factor is None or ":" in raw:
+        return raw
+    return f"{float(raw) * factor:.12g}"
+
+
 @lru_cache(maxsize=4096)
 def key_facts(text: str) -> tuple[frozenset[str], frozenset[str], bool]:
     """Numbers (normalised), names, and whether the text is negated. Cached: every claim
     is compared with every candidate span."""
-    numbers = frozenset(n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text))
+    numbers = frozenset(_amount(m) for m in _NUMBER.finditer(text))
     names = frozenset(m.group(0).lower() for m in _NAME.finditer(text))
     return numbers, names, bool(_NEGATION.search(text))
 

@@ -235,3 +235,14 @@ def test_a_title_line_never_answers(embedder: Embedder) -> None:
     """A line in Title Case is a title, even with a number in it."""
     titles = extractive_answer("What is the hiring plan to March 2027?", passages(HIRING), embedder)
     assert titles.sentences and all(not s.text.startswith("Hiring Plan") for s in titles.sentences)
+
+
+def test_an_amount_written_another_way_is_the_same_number(embedder: Embedder) -> None:
+    """A model writes "£2.5 million" for the contract's "£2,500,000": supported; a
+    different amount written the same way is not."""
+    cap = "The Consultant's total liability under this Agreement is capped at £2,500,000."
+    ps = passages(cap)
+    same = verify("The Consultant's total liability is capped at £2.5 million [1].", ps, embedder)
+    other = verify("The Consultant's total liability is capped at £3.5 million [1].", ps, embedder)
+    assert same.sentences[0].support == "supported"
+    assert other.sentences[0].support == "unsupported"
