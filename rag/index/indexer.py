@@ -342,15 +342,18 @@ class Indexer:
             report.access_changed += own.access_changed
             return head, result
 
-        def prepare(item: Found, own: IngestReport) -> str | _Ready:
-            expect_files(-1)  # started on: no longer to come
-            return self._prepare(item, own, pages)
-
-        expect_files(len(found))  # so the parser pool starts as many workers as will pay
-        submitted = 0
+        # Every file's record in one query per 500, not one per file in the parse threads
+        # (the ingest holds the writer's lock: no other process changes them meanwhile).
         recorded = self.manifest.get_many(
             self.collection, [str(f.path) for f in found if not (f.error or f.skip)]
         )
+
+        def prepare(item: Found, own: IngestReport) -> str | _Ready:
+            expect_files(-1)  # started on: no longer to come
+            return self._prepare(item, recorded.get(str(item.path)), own, pages)
+
+        expect_files(len(found))  # so the parser pool starts as many workers as will pay
+        submitted = 0
         try:
             for item in found:
                 own = IngestReport()
@@ -510,9 +513,14 @@ class Indexer:
     # -- one file ---------------------------------------------------------------------
 
     def _prepare(
-        self, item: Found, report: IngestReport, pages: _Pages | None = None
+        self,
+        item: Found,
+        known: DocumentRecord | None,
+        report: IngestReport,
+        pages: _Pages | None = None,
     ) -> str | _Ready:
-        """Parse and chunk one file (in the worker thread); an outcome if nothing to write."""
+        """Parse and chunk one file (in the worker thread), recorded as ``known`` (None: a
+        new one); an outcome if nothing to write."""
         source = str(item.path)
         if item.error:
             report.failed.append(ParseError(source, item.error))
@@ -534,7 +542,6 @@ class Indexer:
             unsupported = f"unsupported file type {item.path.suffix or '(none)'!r}"
             report.failed.append(ParseError(source, OCR_OFF if why == OCR_OFF else unsupported))
             return "failed"
-        known = self.manifest.get(self.collection, source)
         current = self.manifest.access(self.collection, source)
         if current is not None and not self.writer.may_read(current):
             report.failed.append(ParseError(source, DENIED))
@@ -600,18 +607,14 @@ class Indexer:
             stat = item.path.stat()
         except (OSError, ValueError):
             return False
-        return (
-            known.size == stat.st_size
-            and known.mtime_ns == stat.st_mtime_ns
-            and not self._stale(item.path, known.chunker)
-        )
+        return not self._stale(item.path, known.chunker) and _same_stat(known, stat)
 
     def _changed_hash(self, path: Path, known: DocumentRecord | None) -> str | None:
         """The new content hash, or None when the file is unchanged since its last ingest."""
         stat = path.stat()
         if known and self._stale(path, known.chunker):  # read or chunked another way: again
             return content_hash(path)
-        if known and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
+        if known and _same_stat(known, stat):
             return None
         digest = content_hash(path)
         if known and known.content_hash == digest:
@@ -801,6 +804,11 @@ class _Pages:
             self.callback(*event)
         except Exception:
             log.exception("page progress callback failed")
+
+
+def _same_stat(known: DocumentRecord, stat: os.stat_result) -> bool:
+    """Whether a file has the size and modification time it was recorded with."""
+    return known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns
 
 
 def _size(path: Path) -> int:
