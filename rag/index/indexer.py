@@ -151,6 +151,19 @@ def chunk_id(source: str, digest: str, index: int) -> str:
     return f"{hashlib.sha1(source.encode()).hexdigest()[:16]}-{digest[:16]}-{index:05d}"
 
 
+def _each_path_once(found: Iterable[Found]) -> list[Found]:
+    """Each path once, where it was first found: ``rag ingest docs docs/a.txt`` names
+    ``a.txt`` twice, and two copies in one batch would be stored under the same chunk
+    ids. A file named directly is taken over the same file passed over in a folder
+    (a link leading out of it): naming it is the user's say-so, as with the link alone."""
+    first: dict[Path, Found] = {}
+    for item in found:
+        kept = first.setdefault(item.path, item)
+        if kept.skip and not (item.skip or item.error):
+            first[item.path] = item
+    return list(first.values())
+
+
 class Indexer:
     """Ingests files into one collection."""
 
@@ -263,7 +276,7 @@ class Indexer:
         report = IngestReport()
         report.repaired = self.recover()
         report.reembedded = self.match_embedder()
-        found = list(discover(paths, self.follow_symlinks))
+        found = _each_path_once(discover(paths, self.follow_symlinks))
         # A file passed over is not there for this ingest: an earlier version goes.
         seen = {str(f.path) for f in found if not f.skip}
         roots = {f.root for f in found if f.root is not None}

@@ -212,3 +212,15 @@ def test_parallel_workers_report_every_file_once_in_order(
     assert [(done, total) for *_, done, total in seen] == [(i + 1, 9) for i in range(9)]
     assert [Path(p).name for p in report.added] == [n for n in names if n != "empty.txt"]
     assert [Path(f.path).name for f in report.failed] == ["empty.txt"]
+
+
+def test_a_file_named_twice_is_ingested_once(corpus: Path, tmp_path: Path) -> None:
+    """``rag ingest docs docs/notes.txt``: the folder holds the file named beside it.
+    Both copies once went into one batch and Chroma refused the repeated chunk ids."""
+    a = Assistant(Settings(data_dir=tmp_path / "data"))
+    notes = corpus / FILES[1]
+    report = a.ingest([corpus, notes, str(notes)])
+    assert sorted(report.added) == sorted(str(p) for p in corpus.rglob("*.*"))
+    assert not report.failed
+    assert sum(d.chunks for d in a.documents()) == a.collection().store.count()
+    assert [d.source for d in a.documents()].count(str(notes)) == 1

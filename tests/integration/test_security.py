@@ -397,3 +397,19 @@ def test_a_running_process_sees_another_process_ingest(fresh: Assistant, tmp_pat
     # And this process writes on top of what the other wrote, losing nothing.
     (folder / "terms.txt").write_text("Terms: the blue widget comes with a two-year warranty.")
     assert fresh.ingest([folder]).added and fresh.check() == []
+
+
+def test_a_link_named_directly_beside_its_folder_is_taken_as_named(
+    fresh: Assistant, tmp_path: Path
+) -> None:
+    """The folder passes the link over; naming it as well is the user's say-so, as when
+    it is named alone, and it is ingested once, not also reported as passed over."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "minutes.txt").write_text("The board meets on the first Monday of each month.")
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "minutes.txt").symlink_to(outside / "minutes.txt")
+    report = fresh.ingest([folder, folder / "minutes.txt"])
+    assert report.added == [str(folder / "minutes.txt")]
+    assert not report.skipped and not report.failed
