@@ -85,10 +85,13 @@ class ChromaStore:
     def upsert(self, records: Sequence[Record], embeddings: np.ndarray) -> None:
         if not records:
             return
+        # The text goes in the metadata, not in Chroma's documents: Chroma indexes every
+        # document for its own full-text search (SQLite FTS5 trigrams), which rag never
+        # asks (its keyword index is its own), and that index took about half an
+        # upsert's time, holding the GIL the parsing threads need.
         self._col.upsert(
             ids=[r.id for r in records],
-            documents=[r.text for r in records],
-            metadatas=[_clean(r.metadata) for r in records],
+            metadatas=[_clean(r.metadata) | {_TEXT: r.text} for r in records],
             embeddings=np.asarray(embeddings, dtype=np.float32),
         )
 
@@ -113,7 +116,7 @@ class ChromaStore:
         metas = res["metadatas"][0]
         dists = res["distances"][0]
         return [
-            Hit(Record(i, d or "", dict(m or {})), 1.0 - float(dist))
+            Hit(_record(i, d, m), 1.0 - float(dist))
             for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)
         ]
 
@@ -122,7 +125,7 @@ class ChromaStore:
             return []
         res = self._col.get(ids=list(ids), include=["documents", "metadatas"])
         found = {
-            i: Record(i, d or "", dict(m or {}))
+            i: _record(i, d, m)
             for i, d, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)
         }
         return [found[i] for i in ids if i in found]
@@ -164,7 +167,7 @@ class ChromaStore:
             if not res["ids"]:
                 return
             for i, d, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True):
-                yield Record(i, d or "", dict(m or {}))
+                yield _record(i, d, m)
             offset += len(res["ids"])
 
     def embeddings(self, ids: Sequence[str]) -> np.ndarray:
@@ -185,6 +188,18 @@ class ChromaStore:
     def drop(self) -> None:
         """Delete the whole collection from Chroma (its vectors moved elsewhere)."""
         self._client.delete_collection(self._name)
+
+
+#: The metadata key that holds a chunk's text.
+_TEXT = "text"
+
+
+def _record(chunk: str, document: str | None, metadata: Mapping[str, Any] | None) -> Record:
+    """A stored chunk as a record: its text from the metadata, or from Chroma's document
+    in a collection written before the text moved there."""
+    meta = dict(metadata or {})
+    text = meta.pop(_TEXT, None)
+    return Record(chunk, str(text) if text is not None else document or "", meta)
 
 
 def _collection_name(name: str) -> str:

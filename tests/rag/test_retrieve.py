@@ -39,6 +39,34 @@ def test_other_versions_of_many_sources_go_in_one_call(tmp_path: Path) -> None:
     assert store.delete_other_versions({"/d/c.txt": "h9"}) == 0
 
 
+def test_chunk_text_is_kept_out_of_chromas_full_text_index(tmp_path: Path) -> None:
+    """The text is stored in the metadata: Chroma indexes every document for a full-text
+    search rag never asks (about half an upsert's time). Chunks a collection holds from
+    before, with the text as Chroma's document, read back the same."""
+    from rag.retrieval.chroma import ChromaStore, chroma_client
+
+    store = ChromaStore(chroma_client(path=str(tmp_path)), "texts")
+    new = Record("new", "The canteen opens at noon.", {"source": "/d/a.txt", "page": 2})
+    store.upsert([new], np.eye(1, 8, dtype=np.float32))
+    store._col.add(  # as an earlier version wrote it
+        ids=["old"],
+        documents=["Parking is free after six."],
+        metadatas=[{"source": "/d/b.txt"}],
+        embeddings=np.eye(1, 8, 1, dtype=np.float32),
+    )
+    assert store._col.get(ids=["new"], include=["documents"])["documents"] == [None]
+    expected = {
+        "new": (new.text, new.metadata),
+        "old": ("Parking is free after six.", {"source": "/d/b.txt"}),
+    }
+    for records in (
+        store.get(["new", "old"]),
+        list(store.iter_records()),
+        [h.record for h in store.query(np.eye(1, 8, dtype=np.float32)[0], 2)],
+    ):
+        assert {r.id: (r.text, r.metadata) for r in records} == expected
+
+
 def test_equal_fused_scores_go_by_the_ranks_not_the_ids() -> None:
     """First in one list and first in the other tie; the first list's wins, whatever the
     ids (they hash the documents' paths, so a copy of the corpus would break it otherwise)."""
