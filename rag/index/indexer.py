@@ -267,7 +267,8 @@ class Indexer:
 
         Files are parsed in parallel, one per sandboxed worker (``workers``), a few
         ahead; the chunks of several files are embedded together and stored in one
-        journalled commit (see :meth:`_write_batch`), in the crash-safe order.
+        journalled commit (see :meth:`_write_batch`), in the crash-safe order, while the
+        next batch is embedded.
 
         ``progress`` is called after each file, ``page_progress`` after each page of a
         PDF or TIFF being parsed (a 300-page scan takes minutes), both in this thread.
@@ -285,6 +286,9 @@ class Indexer:
         # A folder whose name is not UTF-8 was reported by discover(); it cannot be stored.
         roots = {r for r in roots if is_utf8(str(r))}
         pending: list[tuple[Found, _Ready]] = []
+        # The batch being embedded in the embedding thread while this one writes the one
+        # before: a write (Chroma's upsert holds the GIL) no longer leaves the embedder idle.
+        embedding: tuple[list[tuple[Found, _Ready]], Future[Any]] | None = None
         done = 0
 
         def finish(item: Found, outcome: str) -> None:
@@ -293,36 +297,49 @@ class Indexer:
             if progress:
                 progress(str(item.path), outcome, done, len(found))
 
-        def flush() -> None:
-            if not pending:
-                return
-            texts = [c.text for _, ready in pending for c in ready.doc.chunks]
-            self._load_ahead(store=True)
-            vectors = self.embedder.embed(texts)
+        def write(batch: list[tuple[Found, _Ready]], vectors: Future[Any]) -> None:
             report.chunks_written += self._write_batch(
-                [(str(item.path), ready.doc) for item, ready in pending],
-                vectors,
-                [ready.terms for _, ready in pending],
-                earlier={str(item.path) for item, ready in pending if ready.known},
+                [(str(item.path), ready.doc) for item, ready in batch],
+                vectors.result(),
+                [ready.terms for _, ready in batch],
+                earlier={str(item.path) for item, ready in batch if ready.known},
             )
-            for item, ready in pending:
+            for item, ready in batch:
                 (report.updated if ready.known else report.added).append(str(item.path))
                 finish(item, "updated" if ready.known else "added")
-            pending.clear()
+
+        def flush(embedder: ThreadPoolExecutor) -> None:
+            """Start embedding the pending files, then write the batch embedded before."""
+            nonlocal embedding
+            begun = None
+            if pending:
+                texts = [c.text for _, ready in pending for c in ready.doc.chunks]
+                self._load_ahead(store=True)
+                begun = (list(pending), embedder.submit(self.embedder.embed, texts))
+                pending.clear()
+            if embedding is not None:
+                write(*embedding)
+            embedding = begun
 
         pages = _Pages(page_progress)
         set_workers(self.workers)
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rag-parse") as pool:
+        with (
+            ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rag-parse") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-embed-batch") as embedder,
+        ):
+            batches = 0
             for item, result in self._prepared(found, report, pool, pages):
                 if isinstance(result, str):
                     finish(item, result)
                     continue
                 pending.append((item, result))
                 # The first batch is small, so the embedder starts while files are parsed.
-                wanted = self.batch_chunks if report.chunks_written else _FIRST_BATCH
+                wanted = self.batch_chunks if batches else _FIRST_BATCH
                 if sum(len(ready.doc.chunks) for _, ready in pending) >= wanted:
-                    flush()
-            flush()
+                    flush(embedder)
+                    batches += 1
+            flush(embedder)
+            flush(embedder)
         for thread in self._ahead:
             thread.join()
         for root in sorted(roots):
