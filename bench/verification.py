@@ -94,12 +94,12 @@ def gate_scores(a: Assistant, questions: list[dict[str, Any]], corpus: str) -> l
         query = standalone_query(q["question"], q.get("history", []))
         passages = a.search(query)
         with_signal = a.relevance(query, passages)
-        saved = gate.NEAR_MISS, gate.IDENTIFIER_MISS
-        gate.NEAR_MISS = gate.IDENTIFIER_MISS = 0.0
+        saved = gate.NEAR_MISS, gate.IDENTIFIER_MISS, gate.NAME_MISS
+        gate.NEAR_MISS = gate.IDENTIFIER_MISS = gate.NAME_MISS = 0.0
         try:
             without = a.relevance(query, passages)
         finally:
-            gate.NEAR_MISS, gate.IDENTIFIER_MISS = saved
+            gate.NEAR_MISS, gate.IDENTIFIER_MISS, gate.NAME_MISS = saved
         out.append((corpus, bool(q.get("answerable", True)), with_signal, without))
     return out
 

@@ -8,7 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from rag.answer.gate import IDENTIFIER_MISS, NEAR_MISS, SENTENCE, relevance, specific_terms
+from rag.answer.gate import (
+    IDENTIFIER_MISS,
+    NAME_MISS,
+    NEAR_MISS,
+    SENTENCE,
+    relevance,
+    specific_terms,
+)
 from rag.retrieval.hybrid import Passage
 from rag.retrieval.keyword import Vocabulary
 from rag.retrieval.store import Record
@@ -58,7 +65,7 @@ def test_specific_terms_are_names_and_identifiers(question: str, terms: list[str
 
 def test_relevance_is_the_best_sentence_and_coverage_less_a_near_miss() -> None:
     # The passage's own similarity (0.1) is not used: its best sentence is (0.7).
-    passages = [_passage("A line close to 0.2. Another at 0.7.")]
+    passages = [_passage("Patroni: a line close to 0.2. Another at 0.7.")]
     question = "How do I configure Patroni for failover?"
     embedder = _Embedder()
     known = relevance(question, passages, _vocabulary({"patroni"}), embedder)
@@ -95,6 +102,28 @@ def test_an_identifier_none_of_the_top_passages_holds_is_a_near_miss() -> None:
     theirs = relevance("What does wait_timeout do?", passages, known, embedder)
     assert ours == pytest.approx(SENTENCE * 0.7 + (1 - SENTENCE) * 0.6)
     assert theirs == pytest.approx(ours - IDENTIFIER_MISS)
-    # A place name with a full stop is no identifier: "U.K" asks nothing of the text
+    # A place name with a full stop is no identifier: "U.K" is asked of the text as a name
     uk = relevance("What is the U.K. hotel limit?", passages, _vocabulary({"u.k"}), embedder)
-    assert uk == pytest.approx(ours)
+    assert uk == pytest.approx(ours - NAME_MISS)
+    held = [_passage("Hotels in the U.K. cost less than statement_timeout 0.7.")]
+    assert relevance("What is the U.K. hotel limit?", held, _vocabulary({"u.k"}), embedder) == (
+        pytest.approx(ours)
+    )
+
+
+def test_a_name_the_documents_hold_but_no_top_passage_does_is_a_near_miss() -> None:
+    """ "February" is a word of the collection, but no passage retrieved for "the
+    February outage" holds it: the documents' outage was in March. A name the top
+    passages hold is no miss; one the collection never holds is the milder near miss
+    (the documents may cover it in general words: "outside the UK" for "Paris")."""
+    embedder = _Embedder()
+    passages = [_passage("The March outage cost £18,400 in all 0.7.")]
+    known = _vocabulary({"february", "march"})
+    held = relevance("What did the March outage cost?", passages, known, embedder)
+    assert held == pytest.approx(SENTENCE * 0.7 + (1 - SENTENCE) * 0.6)
+    other = relevance("What did the February outage cost?", passages, known, embedder)
+    assert other < held and other == pytest.approx(held - NAME_MISS)
+    never = relevance(
+        "What did the February outage cost?", passages, _vocabulary({"march"}), embedder
+    )
+    assert never == pytest.approx(held - NEAR_MISS)
