@@ -51,6 +51,10 @@ RANGE = 0.3  # a range of it holds the question's number (a price tier)
 NOVELTY = 0.1  # share of its words the question does not have
 RANK = 0.03  # per place its passage stands above the last one
 NEGATED = 0.3  # it negates a word of the question ("without an overnight stay")
+FAQ = 0.3  # it answers a question of the passage's own that matches the one asked
+#: How close a question written in a passage (an FAQ's "How do visitors get onto the
+#: guest Wi-Fi?") must be to the one asked for the text under it to be its answer.
+FAQ_MATCH = 0.8
 #: A second sentence joins the answer only when it is nearly as good as the first.
 SECOND_WITHIN = 0.15
 #: ... or, whatever it states, when the two are this close: a near tie is the reader's to
@@ -83,25 +87,43 @@ def extractive_answer(
     leads, and its similarity counts half.
     """
     started = time.perf_counter()
-    singles = [c for c in passage_sentences(passages) if _is_statement(c, passages)]
+    spans = passage_sentences(passages)
+    singles = [c for c in spans if _is_statement(c, passages)]
     if not singles:
         return Verification([], time.perf_counter() - started)
     asked_texts = [question, follow_up] if follow_up else [question]
-    vectors = embed_texts(embedder, asked_texts + [c.text for c in singles])
+    written = [c for c in spans if c.text.rstrip().endswith("?")]
+    vectors = embed_texts(
+        embedder, asked_texts + [c.text for c in singles] + [c.text for c in written]
+    )
     n = len(asked_texts)
-    sims = (vectors[n:] @ vectors[:n].T).mean(axis=1)
+    sims = (vectors[n : n + len(singles)] @ vectors[:n].T).mean(axis=1)
+    matching = [
+        c
+        for c, sim in zip(written, vectors[n + len(singles) :] @ vectors[n - 1], strict=True)
+        if sim >= FAQ_MATCH
+    ]
+    faq = _answered_under(matching, spans, singles)
     ask = _Ask.of(question, weigh, follow_up)
     wanted = ask.wanted
     scored = sorted(
-        ((_score(ask, c, float(sims[k]), len(passages)), k) for k, c in enumerate(singles)),
+        (
+            (_score(ask, c, float(sims[k]), len(passages)) + (FAQ if k in faq else 0.0), k)
+            for k, c in enumerate(singles)
+        ),
         reverse=True,
     )
     top_score, top = scored[0]
     chosen = [top]
+    if top in faq:  # an FAQ's answer is the text under its question, in its order
+        chosen += sorted(k for k in faq if faq[k] == faq[top] and k > top)
+        chosen = chosen[:max_sentences]
     covered = new_facts(singles[top].text, question)
     for score, k in scored[1:]:
         if len(chosen) >= max_sentences or score < top_score - SECOND_WITHIN:
             break
+        if k in chosen:
+            continue
         adds = (new_facts(singles[k].text, question) & set(wanted)) - covered
         close = score >= top_score - CLOSE
         if close or adds or (wanted and wanted[0] == "steps" and singles[k].n == singles[top].n):
@@ -188,6 +210,24 @@ def _score(ask: _Ask, c: Span, sim: float, n_passages: int) -> float:
         + rank
         - negated
     )
+
+
+def _answered_under(
+    questions: Sequence[Span], spans: Sequence[Span], singles: Sequence[Span]
+) -> dict[int, int]:
+    """The statements (indexes into ``singles``) that answer one of ``questions``, a
+    passage's own questions that match the one asked: those under it up to the next
+    question of the passage, each with the number of the question it answers."""
+    under: dict[int, int] = {}
+    index = {(c.n, c.start): k for k, c in enumerate(singles)}
+    for number, q in enumerate(questions):
+        later = [c for c in spans if c.n == q.n and c.start > q.start]
+        for c in sorted(later, key=lambda c: c.start):
+            if c.text.rstrip().endswith("?"):
+                break
+            if (c.n, c.start) in index:
+                under.setdefault(index[(c.n, c.start)], number)
+    return under
 
 
 def _names_one(noun: str, text: str) -> bool:

@@ -246,3 +246,26 @@ def test_an_amount_written_another_way_is_the_same_number(embedder: Embedder) ->
     other = verify("The Consultant's total liability is capped at £3.5 million [1].", ps, embedder)
     assert same.sentences[0].support == "supported"
     assert other.sentences[0].support == "unsupported"
+
+
+FAQ = (
+    "Frequently asked questions\n"
+    "How do visitors get onto the guest Wi-Fi?\n"
+    "Visitors use the HP-Guest network. Ask reception for a guest voucher: each voucher "
+    "code is valid for 24 hours and for up to three devices.\n\n"
+    "How do I get a parking permit?\n"
+    "Apply using form FAC-07 on the Facilities page. Permits last twelve months."
+)
+
+
+def test_an_faq_is_answered_by_the_text_under_its_question(embedder: Embedder) -> None:
+    """The intranet's own "How do visitors get onto the guest Wi-Fi?" is the question
+    asked in other words: its answer is what is written under it, in its order (its
+    first line alone, "Visitors use the HP-Guest network.", left out the voucher)."""
+    extracted = extractive_answer(
+        "How can a visitor get onto our guest Wi-Fi?", passages(FAQ), embedder
+    )
+    assert [s.text[:20] for s in extracted.sentences] == [
+        "Visitors use the HP-",
+        "Ask reception for a ",
+    ]
