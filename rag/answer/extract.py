@@ -51,6 +51,9 @@ RANGE = 0.3  # a range of it holds the question's number (a price tier)
 NOVELTY = 0.1  # share of its words the question does not have
 RANK = 0.03  # per place its passage stands above the last one
 NEGATED = 0.3  # it negates a word of the question ("without an overnight stay")
+FOLLOW = (
+    0.3  # share of a follow-up's own words it holds ("confirmed" of "when was that confirmed?")
+)
 FAQ = 0.3  # it answers a question of the passage's own that matches the one asked
 #: How close a question written in a passage (an FAQ's "How do visitors get onto the
 #: guest Wi-Fi?") must be to the one asked for the text under it to be its answer.
@@ -156,14 +159,17 @@ class _Ask:
     head_word: str | None
     acronyms: dict[str, str]
     """Its acronyms ("ICO") by their stems."""
+    own: dict[str, float]
+    """A follow-up's own stems with their weights (empty for a question on its own)."""
 
     @classmethod
     def of(cls, question: str, weigh: Weigh | None, follow_up: str | None) -> _Ask:
         found = sorted(set(stems(question)))
         terms = weigh(found) if weigh is not None else dict.fromkeys(found, 1.0)
         wanted = asked_for(question)
+        own: dict[str, float] = {}
         if follow_up:  # its own words count twice, what it asks for leads
-            own = set(stems(follow_up))
+            own = {t: w for t, w in terms.items() if t in set(stems(follow_up))}
             terms = {t: w * (2.0 if t in own else 1.0) for t, w in terms.items()}
             wanted = () if is_yes_no(follow_up) else asked_for(follow_up) or wanted
         head = head_noun(question)
@@ -175,6 +181,7 @@ class _Ask:
             stem([head])[0] if head else None,
             head,
             {stem([a.lower()])[0]: a for a in re.findall(r"\b[A-Z]{2,6}\b", question)},
+            own,
         )
 
 
@@ -200,6 +207,7 @@ def _score(ask: _Ask, c: Span, sim: float, n_passages: int) -> float:
     ranged = RANGE if brackets(c.text, question) else 0.0
     rank = RANK * (n_passages - c.n)  # the retriever's order is a signal
     negated = NEGATED if negates(c.text, question) else 0.0
+    own = sum(w for t, w in ask.own.items() if t in said) / (sum(ask.own.values()) or 1.0)
     return (
         SIMILARITY * sim
         + OVERLAP * overlap
@@ -208,6 +216,7 @@ def _score(ask: _Ask, c: Span, sim: float, n_passages: int) -> float:
         + ranged
         + NOVELTY * novelty
         + rank
+        + FOLLOW * own
         - negated
     )
 

@@ -269,3 +269,23 @@ def test_an_faq_is_answered_by_the_text_under_its_question(embedder: Embedder) -
         "Visitors use the HP-",
         "Ask reception for a ",
     ]
+
+
+INCIDENT = (
+    "On 14 March 2026 the air-conditioning that cools the server room in the Leeds office "
+    "failed. The root cause of the incident was a failed compressor in CRAC unit 2: the "
+    "compressor's motor bearing seized at about 06:40. The engineer's inspection on 16 March "
+    "confirmed the seized bearing."
+)
+
+
+def test_a_follow_up_is_answered_by_the_sentence_holding_its_own_words(
+    embedder: Embedder,
+) -> None:
+    """ "when was that confirmed?" after a question about the root cause asks for the date
+    of the confirmation, not the date of the incident that opens the report."""
+    query = "What was the root cause of the Leeds cooling incident? when was that confirmed?"
+    extracted = extractive_answer(
+        query, passages(INCIDENT), embedder, follow_up="when was that confirmed?"
+    )
+    assert extracted.sentences[0].text.startswith("The engineer's inspection on 16 March")
