@@ -51,9 +51,8 @@ RANGE = 0.3  # a range of it holds the question's number (a price tier)
 NOVELTY = 0.1  # share of its words the question does not have
 RANK = 0.03  # per place its passage stands above the last one
 NEGATED = 0.3  # it negates a word of the question ("without an overnight stay")
-FOLLOW = (
-    0.3  # share of a follow-up's own words it holds ("confirmed" of "when was that confirmed?")
-)
+FOLLOW = 0.3  # share of a follow-up's own words it holds ("when was that confirmed?")
+TOTAL = 0.5  # it states a total, and the question asks for one ("all in", "altogether")
 FAQ = 0.3  # it answers a question of the passage's own that matches the one asked
 #: How close a question written in a passage (an FAQ's "How do visitors get onto the
 #: guest Wi-Fi?") must be to the one asked for the text under it to be its answer.
@@ -161,6 +160,8 @@ class _Ask:
     """Its acronyms ("ICO") by their stems."""
     own: dict[str, float]
     """A follow-up's own stems with their weights (empty for a question on its own)."""
+    total: bool
+    """Whether it asks for a sum ("all in", "in total", "altogether")."""
 
     @classmethod
     def of(cls, question: str, weigh: Weigh | None, follow_up: str | None) -> _Ask:
@@ -182,6 +183,7 @@ class _Ask:
             head,
             {stem([a.lower()])[0]: a for a in re.findall(r"\b[A-Z]{2,6}\b", question)},
             own,
+            _ASKS_TOTAL.search(question) is not None,
         )
 
 
@@ -208,6 +210,7 @@ def _score(ask: _Ask, c: Span, sim: float, n_passages: int) -> float:
     rank = RANK * (n_passages - c.n)  # the retriever's order is a signal
     negated = NEGATED if negates(c.text, question) else 0.0
     own = sum(w for t, w in ask.own.items() if t in said) / (sum(ask.own.values()) or 1.0)
+    total = TOTAL if ask.total and _STATES_TOTAL.search(c.text) else 0.0
     return (
         SIMILARITY * sim
         + OVERLAP * overlap
@@ -217,6 +220,7 @@ def _score(ask: _Ask, c: Span, sim: float, n_passages: int) -> float:
         + NOVELTY * novelty
         + rank
         + FOLLOW * own
+        + total
         - negated
     )
 
@@ -237,6 +241,12 @@ def _answered_under(
             if (c.n, c.start) in index:
                 under.setdefault(index[(c.n, c.start)], number)
     return under
+
+
+_ASKS_TOTAL = re.compile(
+    r"\ball in\b|\bin (?:total|all)\b|\baltogether\b|\boverall\b|\ball told\b|\btotal\b", re.I
+)
+_STATES_TOTAL = re.compile(r"\btotal\b|\bin all\b|\boverall\b|\baltogether\b", re.I)
 
 
 def _names_one(noun: str, text: str) -> bool:

@@ -289,3 +289,26 @@ def test_a_follow_up_is_answered_by_the_sentence_holding_its_own_words(
         query, passages(INCIDENT), embedder, follow_up="when was that confirmed?"
     )
     assert extracted.sentences[0].text.startswith("The engineer's inspection on 16 March")
+
+
+COSTS = (
+    "Item: Portable cooling hire (9 days, two units); Cost (GBP): 2,150\n"
+    "Item: Replacement compressor, parts and labour; Cost (GBP): 9,800\n"
+    "Item: Emergency call-out and weekend overtime; Cost (GBP): 1,350\n"
+    "Item: Estimated lost billable time; Cost (GBP): 5,100\n"
+    "Item: Estimated total cost; Cost (GBP): 18,400"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "did the cooling incident cost us more than 15 grand all in?",
+        "what did the cooling incident cost altogether?",
+    ],
+)
+def test_a_question_asking_for_a_sum_is_answered_by_the_total(
+    embedder: Embedder, question: str
+) -> None:
+    extracted = extractive_answer(question, passages(COSTS), embedder)
+    assert "18,400" in extracted.sentences[0].text
