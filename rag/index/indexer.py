@@ -625,7 +625,7 @@ class Indexer:
             report.failed.append(ParseError(source, f"{type(exc).__name__}: {exc}"))
             return "failed"
         # Counted here, in a parsing thread, while the embedder works: not at the commit.
-        terms = [count_terms(c.text) for c in prepared.chunks] if self.keyword else None
+        terms = [count_terms(c.text, source) for c in prepared.chunks] if self.keyword else None
         return _Ready(prepared, known is not None, terms)
 
     def _looks_unchanged(self, item: Found, known: DocumentRecord | None) -> bool:

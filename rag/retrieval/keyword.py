@@ -59,7 +59,7 @@ _K1 = 1.5
 _B = 0.75
 
 #: What ``meta.json`` says about the files beside it; another value loads as None.
-_FORMAT = "rag-keyword-tf-csc/1"
+_FORMAT = "rag-keyword-tf-csc/2"  # 2: file names' words count in each chunk
 
 #: How many reader sets' statistics an index remembers (then it forgets them all).
 _SCOPES = 256
@@ -414,9 +414,16 @@ class KeywordIndex:
             return None
 
 
-def count_terms(text: str) -> dict[str, int]:
-    """How often each term (:func:`tokenize`) occurs in ``text``, in order of first use."""
-    return dict(Counter(tokenize(text)))
+def count_terms(text: str, source: str | None = None) -> dict[str, int]:
+    """How often each term (:func:`tokenize`) occurs in ``text``, in order of first use.
+
+    With ``source`` (the chunk's document), the words of its file name count once more:
+    a slide deep in ``q3_review.pptx`` never says "Q3 review", and a question about "the
+    Q3 review's overdue invoices" should find it; people name files for what they hold."""
+    counts = Counter(tokenize(text))
+    if source:
+        counts.update(dict.fromkeys(tokenize(Path(source).stem), 1))
+    return dict(counts)
 
 
 #: A chunk as the index takes it: id, source, text (or its :func:`count_terms`), access.
@@ -443,7 +450,7 @@ class TermCounts:
     def add(
         self, chunk_id: str, source: str, text: str | Mapping[str, int], readers: Sequence[str]
     ) -> None:
-        terms = count_terms(text) if isinstance(text, str) else text
+        terms = count_terms(text, source) if isinstance(text, str) else text
         row = len(self.ids)
         self.ids.append(chunk_id)
         self.sources.append(source)

@@ -111,7 +111,9 @@ def test_unrestricted_scores_equal_bm25s() -> None:
     records.insert(7, ("empty", "x.txt", "..."))  # no terms: bm25s needed a placeholder
     index = KeywordIndex.build(((i, s, t, ["everyone"]) for i, s, t in records), 1)
     model = bm25s.BM25()
-    model.index([tokenize(t) or ["\u2205"] for _, _, t in records], show_progress=False)
+    # A chunk's terms are its text's and its file name's words (once each).
+    named = [[*tokenize(t), *dict.fromkeys(tokenize(Path(s).stem))] for _, s, t in records]
+    model.index([terms or ["\u2205"] for terms in named], show_progress=False)
     for question in [*_questions(), *QUERIES, "travel travel hotel"]:
         terms = [t for t in tokenize(question) if t in model.vocab_dict]
         want = model.get_scores(terms) if terms else np.zeros(len(records))
@@ -120,6 +122,19 @@ def test_unrestricted_scores_equal_bm25s() -> None:
         assert np.allclose(list(got.values()), want, rtol=1e-5, atol=1e-7), question
         assert len(hits) == int((want > 0).sum())
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_a_file_names_words_find_its_chunks() -> None:
+    """A slide deep in ``q3_review.pptx`` never says "Q3 review"; its file name does."""
+    index = KeywordIndex.build(
+        [
+            ("s4", "/d/q3_review.pptx", "Northgate Homes: £186k overdue by 90 days", ["everyone"]),
+            ("m1", "/d/board_minutes.docx", "Overdue invoices were discussed.", ["everyone"]),
+        ],
+        1,
+    )
+    assert index.search("overdue invoices in the Q3 review", 2)[0].id == "s4"
+    assert index.search("overdue invoices", 2)[0].id == "m1"
 
 
 def test_equal_scores_rank_by_id_whatever_the_build_order() -> None:
