@@ -108,9 +108,14 @@ def extractive_answer(
     faq = _answered_under(matching, spans, singles)
     ask = _Ask.of(question, weigh, follow_up)
     wanted = ask.wanted
+    headings = [frozenset(stems(str(p.record.metadata.get("heading") or ""))) for p in passages]
     scored = sorted(
         (
-            (_score(ask, c, float(sims[k]), len(passages)) + (FAQ if k in faq else 0.0), k)
+            (
+                _score(ask, c, float(sims[k]), len(passages), headings[c.n - 1])
+                + (FAQ if k in faq else 0.0),
+                k,
+            )
             for k, c in enumerate(singles)
         ),
         reverse=True,
@@ -187,25 +192,35 @@ class _Ask:
         )
 
 
-def _score(ask: _Ask, c: Span, sim: float, n_passages: int) -> float:
+def _score(
+    ask: _Ask, c: Span, sim: float, n_passages: int, heading: frozenset[str] = frozenset()
+) -> float:
+    """``heading``: the stems of the heading the sentence is under (a slide's title):
+    what it says of the sentence ("Northgate Homes: £186k overdue" under "Top client
+    risks" names a client) counts half."""
     question, asked, wanted = ask.text, ask.terms, ask.wanted
     said = set(stems(c.text))
     # an acronym of the question that the sentence writes in full is said too ("ICO":
     # "the Information Commissioner's Office")
     said |= {t for t, a in ask.acronyms.items() if t not in said and spelled_out(a, c.text)}
     total = sum(asked.values()) or 1.0
-    overlap = sum(w for t, w in asked.items() if t in said) / total
+    overlap = (
+        sum(w * (1.0 if t in said else 0.5 if t in heading else 0.0) for t, w in asked.items())
+        / total
+    )
     novelty = len(said - set(asked)) / max(len(said), 1)
     facts = new_facts(c.text, question) & set(wanted)
     if "name" in wanted and ask.head_word and _names_one(ask.head_word, c.text):
         facts |= {"name"}  # "which team ...": "Geotechnical team at 86%" names one
+    if "name" in wanted and ask.head in heading and _LEADING_NAME.match(c.text):
+        facts |= {"name"}  # "which client ...": "Northgate Homes: ..." under "Top client risks"
     fact = FACT if wanted and wanted[0] in facts else 0.0
     # "number" is in nearly every sentence with any other kind: it adds nothing more
     fact += MORE_FACTS * len(facts - {wanted[0], "number"}) if wanted else 0.0
     fact += (FACT - MORE_FACTS) * len(facts & ask.further)  # counts as the first
     kind_words = KIND_WORDS.get(wanted[0], frozenset()) if wanted else frozenset()
     named = NAMED if kind_words & (set(words(c.text)) - set(words(question))) else 0.0
-    named += HEAD if ask.head and ask.head in said else 0.0
+    named += HEAD if ask.head and (ask.head in said or ask.head in heading) else 0.0
     ranged = RANGE if brackets(c.text, question) else 0.0
     rank = RANK * (n_passages - c.n)  # the retriever's order is a signal
     negated = NEGATED if negates(c.text, question) else 0.0
@@ -247,6 +262,10 @@ _ASKS_TOTAL = re.compile(
     r"\ball in\b|\bin (?:total|all)\b|\baltogether\b|\boverall\b|\ball told\b|\btotal\b", re.I
 )
 _STATES_TOTAL = re.compile(r"\btotal\b|\bin all\b|\boverall\b|\baltogether\b", re.I)
+
+
+#: A list item that opens with a name as its label ("Northgate Homes: £186k overdue")
+_LEADING_NAME = re.compile(r"[A-Z][\w&'.-]*(?: [A-Z][\w&'.-]*)+: ")
 
 
 def _names_one(noun: str, text: str) -> bool:

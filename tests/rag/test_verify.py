@@ -312,3 +312,22 @@ def test_a_question_asking_for_a_sum_is_answered_by_the_total(
 ) -> None:
     extracted = extractive_answer(question, passages(COSTS), embedder)
     assert "18,400" in extracted.sentences[0].text
+
+
+RISKS = (
+    "Top client risks\n"
+    "Concentration: Acme Logistics now 19% of fee income - single-client dependency\n"
+    "Northgate Homes: £186k overdue by more than 90 days; account on credit hold\n\n"
+    "Client satisfaction (NPS): 61, up from 54 in Q2\n"
+    "The Client shall pay each undisputed invoice within 30 days of the date of receipt."
+)
+
+
+def test_a_list_item_is_read_under_its_heading(embedder: Embedder) -> None:
+    """ "Northgate Homes: ..." says nothing of clients; the slide's title, "Top client
+    risks", does: a bullet opening with a name under it names a client."""
+    record = Record("s4", RISKS, {"source": "/docs/q3_review.pptx", "page": 4})
+    record.metadata["heading"] = "Top client risks"
+    question = "Which client has seriously overdue invoices flagged as a risk?"
+    extracted = extractive_answer(question, [Passage(record, 1.0, 0.5)], embedder)
+    assert extracted.sentences[0].text.startswith("Northgate Homes")
