@@ -83,10 +83,14 @@ KINDS: dict[str, re.Pattern[str]] = {
 }
 
 #: What a question's words say it asks for (first match of each rule counts).
+_TIME_OFF = r"(?:time|leave|notice|holidays?)\b"
+
 _ASKS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (
         re.compile(
-            r"\bhow much\b|\bcost|\bprice|\bfee\b|\bcharge|\bspend|\bpay\b|\bpaid\b|"
+            # "how much time off / leave / notice" asks how long
+            r"\bhow much\b(?!\s+(?:\w+\s+)?" + _TIME_OFF + r")|"
+            r"\bcost|\bprice|\bfee\b|\bcharge|\bspend|\bpay\b|\bpaid\b|"
             r"\bbudget|\ballowance|\bper diem|\bsalary|\brate\b|\bmaximum\b|\blimit|\bcap\b|"
             r"[£$€]|\bpounds?\b|\beuros?\b",
             re.I,
@@ -101,6 +105,7 @@ _ASKS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (
         re.compile(
             r"\bhow long\b|\bhow (?:quickly|soon)\b|\bduration|\bperiod\b|\bnotice\b|"
+            r"\bhow much\s+(?:\w+\s+)?" + _TIME_OFF + "|"
             r"\bwithin\b|\blasted\b|\blast(?=\s*(?:for\b|\?|$))|"  # not "last quarter"
             # a unit the question counts itself ("every 90 days", "120k a year") asks
             # for no duration

@@ -30,6 +30,10 @@ TIERS = [
         # the cue after the question word leads, not the first cue
         ("a client spends 120k a year with us - what discount do they get?", "percent"),
         ("Which client has overdue invoices?", "name"),
+        # "how much" time off, leave or notice is a duration, however paid
+        ("how much paid time off do new dads get?", "duration"),
+        ("How much annual leave do I get?", "duration"),
+        ("how much do we charge for a drone survey?", "money"),
     ],
 )
 def test_the_kind_asked_for_comes_first(question: str, first: str) -> None:
