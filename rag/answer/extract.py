@@ -133,7 +133,17 @@ def extractive_answer(
             continue
         adds = (new_facts(singles[k].text, question) & set(wanted)) - covered
         close = score >= top_score - CLOSE
-        if close or adds or (wanted and wanted[0] == "steps" and singles[k].n == singles[top].n):
+        same = singles[k].n == singles[top].n
+        # another value of the kind asked for, in the same paragraph: "within 30 days"
+        # beside "more than 90 days after ... not paid" (the two together are the rule);
+        # not another paragraph or table, which is about another thing
+        other = (
+            bool(wanted)
+            and _same_paragraph(singles[top], singles[k], passages)
+            and not (_ROW.match(singles[top].text) or _ROW.match(singles[k].text))
+            and wanted[0] in new_facts(singles[k].text, question)
+        )
+        if close or adds or other or (wanted and wanted[0] == "steps" and same):
             chosen.append(k)
             covered |= adds
     checks = [
@@ -264,8 +274,19 @@ _ASKS_TOTAL = re.compile(
 _STATES_TOTAL = re.compile(r"\btotal\b|\bin all\b|\boverall\b|\baltogether\b", re.I)
 
 
+#: A table row as the readers write it ("Location: London; Maximum per night: £160")
+_ROW = re.compile(r"[^:;]{1,40}: [^;]*; [^:;]{1,40}: ")
+
 #: A list item that opens with a name as its label ("Northgate Homes: £186k overdue")
 _LEADING_NAME = re.compile(r"[A-Z][\w&'.-]*(?: [A-Z][\w&'.-]*)+: ")
+
+
+def _same_paragraph(a: Span, b: Span, passages: Sequence[Passage]) -> bool:
+    """Whether ``a`` and ``b`` are sentences of one paragraph (no blank line between)."""
+    if a.n != b.n:
+        return False
+    first, second = sorted((a, b), key=lambda s: s.start)
+    return "\n\n" not in passages[a.n - 1].text[first.start : second.end]
 
 
 def _names_one(noun: str, text: str) -> bool:

@@ -331,3 +331,27 @@ def test_a_list_item_is_read_under_its_heading(embedder: Embedder) -> None:
     question = "Which client has seriously overdue invoices flagged as a risk?"
     extracted = extractive_answer(question, [Passage(record, 1.0, 0.5)], embedder)
     assert extracted.sentences[0].text.startswith("Northgate Homes")
+
+
+CLAIMS = (
+    "6. Claims and receipts\n"
+    "Submit claims in ExpenseFlow with an itemised receipt for every item within 30 days "
+    "of the date you incurred the expense.\n"
+    "Claims submitted more than 90 days after the expense will not be paid.\n"
+    "Lost receipts: complete a missing receipt declaration; no more than two per year.\n\n"
+    "Location: London; Maximum per night: £160\n"
+    "Location: Rest of the UK; Maximum per night: £110"
+)
+
+
+def test_two_values_of_one_rule_are_quoted_together(embedder: Embedder) -> None:
+    """Both durations of the claims rule answer "how long have I got": submit within
+    30 days, nothing paid after 90. Another row of a table is another thing."""
+    ps = passages(CLAIMS)
+    claims = extractive_answer("how long have I got to put my expenses in?", ps, embedder)
+    assert {s.text[:20] for s in claims.sentences} == {
+        "Submit claims in Exp",
+        "Claims submitted mor",
+    }
+    hotel = extractive_answer("hotel limit per night in London?", ps, embedder)
+    assert [s.text for s in hotel.sentences] == ["Location: London; Maximum per night: £160"]
