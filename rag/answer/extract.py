@@ -29,6 +29,7 @@ from rag.answer.verify import (
     Span,
     Verification,
     embed_texts,
+    key_facts,
     key_terms,
     passage_sentences,
 )
@@ -52,6 +53,7 @@ NOVELTY = 0.1  # share of its words the question does not have
 RANK = 0.03  # per place its passage stands above the last one
 NEGATED = 0.3  # it negates a word of the question ("without an overnight stay")
 FOLLOW = 0.3  # share of a follow-up's own words it holds ("when was that confirmed?")
+SAME_AMOUNT = 0.3  # it states a yes/no question's sum, however written ("5 mil")
 TOTAL = 0.5  # it states a total, and the question asks for one ("all in", "altogether")
 FAQ = 0.3  # it answers a question of the passage's own that matches the one asked
 #: How close a question written in a passage (an FAQ's "How do visitors get onto the
@@ -177,6 +179,10 @@ class _Ask:
     """A follow-up's own stems with their weights (empty for a question on its own)."""
     total: bool
     """Whether it asks for a sum ("all in", "in total", "altogether")."""
+    amounts: frozenset[str]
+    """A yes/no question's sums of money, normalised with their scales ("is our PI cover
+    at least 5 mil?": "5000000"): the sentence stating the same sum is about the same
+    thing. (Other numbers are often labels or units: "Q3", "every 90 days".)"""
 
     @classmethod
     def of(cls, question: str, weigh: Weigh | None, follow_up: str | None) -> _Ask:
@@ -199,6 +205,7 @@ class _Ask:
             {stem([a.lower()])[0]: a for a in re.findall(r"\b[A-Z]{2,6}\b", question)},
             own,
             _ASKS_TOTAL.search(question) is not None,
+            _money(question) if is_yes_no(follow_up or question) else frozenset(),
         )
 
 
@@ -236,6 +243,7 @@ def _score(
     negated = NEGATED if negates(c.text, question) else 0.0
     own = sum(w for t, w in ask.own.items() if t in said) / (sum(ask.own.values()) or 1.0)
     total = TOTAL if ask.total and _STATES_TOTAL.search(c.text) else 0.0
+    same = SAME_AMOUNT if ask.amounts & key_facts(c.text)[0] else 0.0
     return (
         SIMILARITY * sim
         + OVERLAP * overlap
@@ -246,6 +254,7 @@ def _score(
         + rank
         + FOLLOW * own
         + total
+        + same
         - negated
     )
 
@@ -272,6 +281,18 @@ _ASKS_TOTAL = re.compile(
     r"\ball in\b|\bin (?:total|all)\b|\baltogether\b|\boverall\b|\ball told\b|\btotal\b", re.I
 )
 _STATES_TOTAL = re.compile(r"\btotal\b|\bin all\b|\boverall\b|\baltogether\b", re.I)
+
+
+_MONEY = re.compile(
+    r"[£$€]\s?\d[\d,.]*(?:\s?(?:k|m|bn|mil|million|thousand|billion)\b)?"
+    r"|\d[\d,.]*\s?(?:k|m|bn|mil|million|thousand|billion)\b",
+    re.I,
+)
+
+
+def _money(question: str) -> frozenset[str]:
+    """The sums of money ``question`` states, normalised (:func:`key_facts`)."""
+    return key_facts(" ".join(m.group(0) for m in _MONEY.finditer(question)))[0]
 
 
 #: A table row as the readers write it ("Location: London; Maximum per night: £160")

@@ -355,3 +355,19 @@ def test_two_values_of_one_rule_are_quoted_together(embedder: Embedder) -> None:
     }
     hotel = extractive_answer("hotel limit per night in London?", ps, embedder)
     assert [s.text for s in hotel.sentences] == ["Location: London; Maximum per night: £160"]
+
+
+INSURANCE = (
+    "Total value of claim or booking: Over £5,000; Who approves: Chief Executive\n\n"
+    "8.4 The Consultant shall maintain professional indemnity insurance of not less than "
+    "£5,000,000 for each claim for the duration of this Agreement."
+)
+
+
+def test_a_yes_no_question_about_a_sum_finds_it_written_another_way(
+    embedder: Embedder,
+) -> None:
+    """ "5 mil" is the contract's "£5,000,000", not the expense table's "£5,000"."""
+    question = "is our PI cover on the acme deal at least 5 mil per claim?"
+    extracted = extractive_answer(question, passages(INSURANCE), embedder)
+    assert extracted.sentences[0].text.startswith("8.4 The Consultant")
