@@ -98,7 +98,11 @@ _ASKS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
         ("money", "number"),
     ),
     (
-        re.compile(r"\bpercent|%|\bdiscount|\bgrowth|\bgrew|\bincrease|\bdecrease|\bmargin", re.I),
+        re.compile(
+            r"\bpercent|%|\bdiscount|\bgrowth|\bgrew|\bincrease|\bdecrease|\bmargin|"
+            r"\butili[sz]ation\b|\bshare of\b|\bproportion\b|\bturnout\b",
+            re.I,
+        ),
         ("percent", "number"),
     ),
     (re.compile(r"\bhow many\b|\bnumber of\b|\bhow often\b|\bcount\b", re.I), ("number",)),

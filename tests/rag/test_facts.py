@@ -34,6 +34,8 @@ TIERS = [
         ("how much paid time off do new dads get?", "duration"),
         ("How much annual leave do I get?", "duration"),
         ("how much do we charge for a drone survey?", "money"),
+        # a rate is a percentage, though the question never says "percent"
+        ("what was utilisation in the leeds office?", "percent"),
     ],
 )
 def test_the_kind_asked_for_comes_first(question: str, first: str) -> None:
