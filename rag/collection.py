@@ -283,7 +283,7 @@ class Collection:
         return Vocabulary(
             coverage=lambda question, texts: index.coverage(question, texts, readers),
             unseen=lambda terms: index.unseen(terms, readers),
-            weights=lambda terms: index.idf(terms, readers),
+            weights=lambda terms: index.idf(index.joined(terms, readers), readers),
         )
 
     def _current(self, passages: list[Passage]) -> list[Passage]:

@@ -90,7 +90,8 @@ class Vocabulary:
     coverage: Callable[[str, Sequence[str]], float]
     #: Which of the terms no readable chunk contains.
     unseen: Callable[[Sequence[str]], list[str]]
-    #: Each stem's inverse document frequency.
+    #: Each stem's inverse document frequency (a compound the chunks write as two words,
+    #: "headcount", as those two: "head", "count").
     weights: Callable[[Sequence[str]], dict[str, float]]
 
 
@@ -329,7 +330,8 @@ class KeywordIndex:
         frequencies count only the chunks they may read, as in :meth:`search`, so whether
         a question is refused never depends on what other documents say.
         """
-        terms = set(tokenize(query)) - _question_terms()
+        scope = self._scope(readers)
+        terms = set(self._joined(tokenize(query), scope)) - _question_terms()
         if not terms:
             return 1.0
         present = {t for text in texts for t in tokenize(text)}
@@ -348,12 +350,38 @@ class KeywordIndex:
     def unseen(self, terms: Sequence[str], readers: Collection[str] | None = None) -> list[str]:
         """The ``terms`` (words, names) with a stem no chunk ``readers`` may read contains."""
         scope = self._scope(readers)
+        return [
+            t
+            for t in terms
+            if not all(self._held(s, scope) for s in self._joined(tokenize(t), scope))
+        ]
 
-        def held(stem: str) -> bool:
-            column = self._column.get(stem)
-            return column is not None and self._df(column, scope) > 0
+    def _held(self, stem: str, scope: _Scope) -> bool:
+        column = self._column.get(stem)
+        return column is not None and self._df(column, scope) > 0
 
-        return [t for t in terms if not all(held(s) for s in tokenize(t))]
+    def joined(self, stems: Sequence[str], readers: Collection[str] | None = None) -> list[str]:
+        """``stems`` as :meth:`coverage` counts them, for ``readers``: see :meth:`_joined`."""
+        return self._joined(stems, self._scope(readers))
+
+    def _joined(self, stems: Sequence[str], scope: _Scope) -> list[str]:
+        """``stems``, each one no chunk holds that is two words the chunks hold written
+        as one ("headcount": "head count", "wifi": "Wi-Fi") taken as those two."""
+        out = []
+        for stem in stems:
+            if self._held(stem, scope):
+                out.append(stem)
+                continue
+            parts = next(
+                (
+                    (stem[:i], stem[i:])
+                    for i in range(len(stem) - 2, 1, -1)
+                    if self._held(stem[:i], scope) and self._held(stem[i:], scope)
+                ),
+                None,
+            )
+            out.extend(parts or (stem,))
+        return out
 
     # -- persistence ------------------------------------------------------------------
 

@@ -137,6 +137,17 @@ def test_a_file_names_words_find_its_chunks() -> None:
     assert index.search("overdue invoices", 2)[0].id == "m1"
 
 
+def test_a_compound_the_documents_write_as_two_words_is_those_two() -> None:
+    """ "headcount" asked of a sheet that says "head count", "wifi" of a page that says
+    "Wi-Fi": the words are there, and the gate must not refuse as if they were not."""
+    text = "office: Bristol; head count: 84. Visitors use the guest Wi-Fi."
+    index = KeywordIndex.build([("r1", "/d/offices.csv", text, ["everyone"])], 1)
+    assert index.joined(["headcount", "wifi", "bereav"]) == ["head", "count", "wi", "fi", "bereav"]
+    assert index.unseen(["headcount", "wifi", "bereavement"]) == ["bereavement"]
+    assert index.coverage("what is the headcount?", [text]) == 1.0
+    assert index.coverage("is there bereavement leave?", [text]) == 0.0
+
+
 def test_equal_scores_rank_by_id_whatever_the_build_order() -> None:
     """Ties break by chunk id, not by place in the index: a rebuild that meets the chunks
     in another order, or chunks the reader cannot see between them, change nothing."""
