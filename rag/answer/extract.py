@@ -82,9 +82,14 @@ def extractive_answer(
     than "quarter"), whether it states the kind of fact the question asks for (an amount,
     a duration, a date, a name: :mod:`rag.answer.facts`) with a value the question does
     not already state, words naming that kind, a range holding the question's amount,
-    how much it adds, and its passage's rank. Headings, questions and labels are never
-    an answer. A second sentence is added only when it is nearly as good and states a
-    kind of fact the first lacks, or when the two are a near tie.
+    how much it adds, and its passage's rank; the heading it sits under counts half
+    (a slide's bullet is read under the slide's title). A total answers a question
+    asking for one ("all in"), the sum a yes/no question names ("5 mil") finds its other
+    spelling ("£5,000,000"), and an FAQ's own question that matches the one asked is
+    answered by the text under it. Headings, questions and labels are never an answer.
+    A second sentence is added only when it is nearly as good and states a kind of fact
+    the first lacks or another value of the first's in the same paragraph, or when the
+    two are a near tie.
 
     ``follow_up``: the question as asked when ``question`` folds it into the one before
     ("can it be extended?" after "when does the agreement start?"): what it asks for
