@@ -28,6 +28,8 @@ the collection then rebuilds it.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import math
 import os
@@ -42,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.text import stems
+from rag.text import stems, words
 
 __all__ = ["KeywordIndex", "Vocabulary", "tokenize"]
 
@@ -63,6 +65,11 @@ _FORMAT = "rag-keyword-tf-csc/2"  # 2: file names' words count in each chunk
 
 #: How many reader sets' statistics an index remembers (then it forgets them all).
 _SCOPES = 256
+#: A word no chunk holds, this long or longer, may be short for longer ones the chunks
+#: hold ("defib"); shorter ones ("gym", "dev") start too many words to say which.
+_SHORTEST_ABBREVIATION = 4
+#: Words starting with such a word that are looked at; past them it says too little.
+_MOST_COMPLETIONS = 50
 
 
 def tokenize(text: str) -> list[str]:
@@ -130,6 +137,7 @@ class KeywordIndex:
         self.access = [tuple(a) for a in access] if access is not None else [()] * len(ids)
         self._vocabulary = vocabulary
         self._column = {term: i for i, term in enumerate(vocabulary)}
+        self._sorted_vocabulary: list[str] | None = None  # for :meth:`_completed`, on first use
         # Sources as small integers, so a source filter is an integer lookup.
         names = sorted(set(sources))
         self._source_code = {s: i for i, s in enumerate(names)}
@@ -271,7 +279,7 @@ class KeywordIndex:
         scope = self._scope(readers)
         if scope.n == 0:
             return []
-        scores = self._scores(tokenize(query), scope)
+        scores = self._scores(self._joined(tokenize(query), scope, set(words(query))), scope)
         keep = scores > 0
         if scope.chunks is not None:
             keep &= scope.chunks
@@ -331,7 +339,7 @@ class KeywordIndex:
         a question is refused never depends on what other documents say.
         """
         scope = self._scope(readers)
-        terms = set(self._joined(tokenize(query), scope)) - _question_terms()
+        terms = set(self._joined(tokenize(query), scope, set(words(query)))) - _question_terms()
         if not terms:
             return 1.0
         present = {t for text in texts for t in tokenize(text)}
@@ -353,23 +361,37 @@ class KeywordIndex:
         return [
             t
             for t in terms
-            if not all(self._held(s, scope) for s in self._joined(tokenize(t), scope))
+            if not all(
+                self._held(s, scope) for s in self._joined(tokenize(t), scope, set(words(t)))
+            )
         ]
 
     def _held(self, stem: str, scope: _Scope) -> bool:
         column = self._column.get(stem)
         return column is not None and self._df(column, scope) > 0
 
-    def joined(self, stems: Sequence[str], readers: Collection[str] | None = None) -> list[str]:
-        """``stems`` as :meth:`coverage` counts them, for ``readers``: see :meth:`_joined`."""
-        return self._joined(stems, self._scope(readers))
+    def joined(
+        self,
+        stems: Sequence[str],
+        readers: Collection[str] | None = None,
+        written: Collection[str] | None = None,
+    ) -> list[str]:
+        """``stems`` as :meth:`search` and :meth:`coverage` read them, for ``readers``:
+        see :meth:`_joined`."""
+        return self._joined(stems, self._scope(readers), written)
 
-    def _joined(self, stems: Sequence[str], scope: _Scope) -> list[str]:
+    def _joined(
+        self, stems: Sequence[str], scope: _Scope, written: Collection[str] | None = None
+    ) -> list[str]:
         """``stems``, each one no chunk holds that is two words the chunks hold written
-        as one ("headcount": "head count", "wifi": "Wi-Fi") taken as those two."""
+        as one ("headcount": "head count", "wifi": "Wi-Fi") taken as those two, else one
+        that is the start of words the chunks hold ("defib", "info") taken as the most
+        common of them: people shorten words the documents write in full. With
+        ``written`` (the words as written), only a stem written as it is may be short for
+        another: "surge" (stem "surg") is no "surgery"."""
         out = []
         for stem in stems:
-            if self._held(stem, scope):
+            if self._held(stem, scope) or not stem.isalpha():  # "2022" is no "20 22"
                 out.append(stem)
                 continue
             parts = next(
@@ -380,8 +402,27 @@ class KeywordIndex:
                 ),
                 None,
             )
+            if parts is None and (written is None or stem in written):
+                parts = (self._completed(stem, scope) or stem,)
             out.extend(parts or (stem,))
         return out
+
+    def _completed(self, stem: str, scope: _Scope) -> str | None:
+        """The most common held term that ``stem`` (4 letters or more) starts, or None."""
+        if len(stem) < _SHORTEST_ABBREVIATION:
+            return None
+        if self._sorted_vocabulary is None:
+            self._sorted_vocabulary = sorted(self._vocabulary)
+        terms = self._sorted_vocabulary
+        best, most = None, 0
+        at = bisect.bisect_left(terms, stem)
+        for word in itertools.islice(terms, at, at + _MOST_COMPLETIONS):
+            if not word.startswith(stem):
+                break
+            df = self._df(self._column[word], scope)
+            if df > most:
+                best, most = word, df
+        return best
 
     # -- persistence ------------------------------------------------------------------
 

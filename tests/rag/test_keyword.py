@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rag.retrieval.keyword import KeywordHit, KeywordIndex, tokenize
-from rag.text import sentences
+from rag.text import sentences, words
 
 SAMPLE_DOCS = Path(__file__).resolve().parents[2] / "sample_docs"
 
@@ -104,7 +104,8 @@ def test_reader_who_reads_everything_gets_the_unrestricted_scores() -> None:
 
 def test_unrestricted_scores_equal_bm25s() -> None:
     """With no reader restriction the scores are bm25s's own (Lucene variant, k1=1.5,
-    b=0.75), which this index replaced: nothing changes for a reader who reads it all."""
+    b=0.75), which this index replaced: nothing changes for a reader who reads it all.
+    The query's terms are those the index reads in it (a compound as its two words)."""
     import bm25s
 
     records = [(f"c{i}", s, t) for i, (s, t) in enumerate(_sample_sentences())]
@@ -115,7 +116,8 @@ def test_unrestricted_scores_equal_bm25s() -> None:
     named = [[*tokenize(t), *dict.fromkeys(tokenize(Path(s).stem))] for _, s, t in records]
     model.index([terms or ["\u2205"] for terms in named], show_progress=False)
     for question in [*_questions(), *QUERIES, "travel travel hotel"]:
-        terms = [t for t in tokenize(question) if t in model.vocab_dict]
+        read = index.joined(tokenize(question), written=words(question))
+        terms = [t for t in read if t in model.vocab_dict]
         want = model.get_scores(terms) if terms else np.zeros(len(records))
         hits = index.search(question, len(records))
         got = dict.fromkeys((i for i, _, _ in records), 0.0) | {h.id: h.score for h in hits}
@@ -146,6 +148,32 @@ def test_a_compound_the_documents_write_as_two_words_is_those_two() -> None:
     assert index.unseen(["headcount", "wifi", "bereavement"]) == ["bereavement"]
     assert index.coverage("what is the headcount?", [text]) == 1.0
     assert index.coverage("is there bereavement leave?", [text]) == 0.0
+
+
+def test_a_shortened_word_is_the_word_the_documents_write_in_full() -> None:
+    """ "defib" asked of an FAQ that says "defibrillator", "info" of a contract about
+    confidential information: search finds them and the gate counts them. Only a word
+    written as it is ("surge", stem "surg", is no "surgery"), never a number ("2022" is
+    no "20" and "22"), and only from chunks the reader may read."""
+    faq = "First aid kits and a defibrillator are kept at reception."
+    contract = "Confidential information stays confidential for five years."
+    records: list[Record] = [
+        ("f1", "/d/faq.html", faq, ["everyone"]),
+        ("c1", "/d/contract.docx", contract, ["everyone"]),
+        ("m1", "/d/clinic.txt", "Surgery lists: 20 patients, 22 beds.", ["everyone"]),
+        ("h1", "/d/hr.txt", "Grievances go to the ombudsman.", ["group:hr"]),
+    ]
+    index = KeywordIndex.build(records, 1)
+    assert [h.id for h in index.search("where's the defib?", 4)] == ["f1"]
+    assert index.coverage("where's the defib?", [faq]) == 1.0
+    assert index.coverage("is their info confidential?", [contract]) == 1.0
+    assert index.unseen(["defib", "Defib"]) == []
+    assert index.search("a surge in demand", 4) == []
+    assert index.search("the 2022 figures", 4) == []
+    assert index.joined(["ombud"], ["group:hr"]) == ["ombudsman"]
+    assert index.joined(["ombud"], ["everyone"]) == ["ombud"]
+    assert index.search("the ombud", 4, readers=["everyone"]) == []
+    assert [h.id for h in index.search("the ombud", 4, readers=["group:hr"])] == ["h1"]
 
 
 def test_equal_scores_rank_by_id_whatever_the_build_order() -> None:
