@@ -394,7 +394,7 @@ class KeywordIndex:
             if self._held(stem, scope) or not stem.isalpha():  # "2022" is no "20 22"
                 out.append(stem)
                 continue
-            parts = next(
+            parts: tuple[str, ...] | None = next(
                 (
                     (stem[:i], stem[i:])
                     for i in range(len(stem) - 2, 1, -1)
