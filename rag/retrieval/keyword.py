@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.text import stem as stem_each
 from rag.text import stems, words
 
 __all__ = ["KeywordIndex", "Vocabulary", "tokenize"]
@@ -54,6 +55,31 @@ _QUESTION_WORDS = frozenset(
     """many much long get got go going want need can could may might happen happened use
     number time tell know please anyone someone thing things way kind sort i'm it's""".split()
 )
+
+#: English irregular verbs' past forms and their base form: "gave" is no stem of "give"
+#: (Snowball strips suffixes), so "a supplier gave me ..." missed "gifts they give you".
+#: Forms that are also other words ("left", "found", "saw", "felt", "won") are left out.
+_IRREGULAR = {
+    form: base.strip()
+    for base, forms in (
+        line.split(":")
+        for line in """arise:arose arisen|become:became|begin:began begun|bring:brought|
+        build:built|buy:bought|catch:caught|choose:chose chosen|come:came|deal:dealt|
+        do:did done|draw:drew drawn|drink:drank drunk|drive:drove driven|eat:ate eaten|
+        fall:fallen|feed:fed|fight:fought|fly:flew flown|forbid:forbade forbidden|
+        forget:forgot forgotten|forgive:forgave forgiven|freeze:froze frozen|get:got gotten|
+        give:gave given|go:went gone|grow:grew grown|have:had|hear:heard|hide:hid hidden|
+        hold:held|keep:kept|know:knew known|lend:lent|lose:lost|make:made|meet:met|
+        pay:paid|ride:rode ridden|ring:rang rung|rise:risen|run:ran|say:said|see:seen|
+        seek:sought|sell:sold|send:sent|shake:shook shaken|sing:sang sung|sink:sank sunk|
+        sleep:slept|speak:spoken|spend:spent|stand:stood|steal:stolen|stick:stuck|
+        strike:struck|swear:swore sworn|sweep:swept|swim:swam swum|take:took taken|
+        teach:taught|tear:tore torn|tell:told|think:thought|throw:threw thrown|
+        understand:understood|undertake:undertook undertaken|wake:woke woken|wear:wore worn|
+        withdraw:withdrew withdrawn|write:wrote written""".split("|")
+    )
+    for form in forms.split()
+}
 
 # BM25 parameters: bm25s's defaults (method "lucene"), which this index used to be built
 # with, so scores without a reader restriction are unchanged.
@@ -80,6 +106,12 @@ def tokenize(text: str) -> list[str]:
 @lru_cache(maxsize=1)
 def _question_terms() -> frozenset[str]:
     return frozenset(tokenize(" ".join(_QUESTION_WORDS)))
+
+
+@lru_cache(maxsize=1)
+def _bases() -> dict[str, str]:
+    """:data:`_IRREGULAR` as stems: each past form's stem to its base form's."""
+    return dict(zip(stem_each(list(_IRREGULAR)), stem_each(list(_IRREGULAR.values())), strict=True))
 
 
 def _idf(df: int, n: int) -> float:
@@ -393,6 +425,10 @@ class KeywordIndex:
         for stem in stems:
             if self._held(stem, scope) or not stem.isalpha():  # "2022" is no "20 22"
                 out.append(stem)
+                continue
+            base = _bases().get(stem)
+            if base is not None and self._held(base, scope):
+                out.append(base)
                 continue
             parts: tuple[str, ...] | None = next(
                 (

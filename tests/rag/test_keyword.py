@@ -176,6 +176,18 @@ def test_a_shortened_word_is_the_word_the_documents_write_in_full() -> None:
     assert [h.id for h in index.search("the ombud", 4, readers=["group:hr"])] == ["h1"]
 
 
+def test_an_irregular_past_form_is_its_verb() -> None:
+    """ "a supplier gave me ..." asks about what the handbook says of gifts they give:
+    Snowball strips suffixes, so "gave" was a word no chunk holds and weighed most."""
+    text = "Declare any gift a client or supplier may give you worth more than £50."
+    index = KeywordIndex.build([("h1", "/d/handbook.docx", text, ["everyone"])], 1)
+    assert index.joined(tokenize("a supplier gave me a gift")) == ["supplier", "give", "gift"]
+    assert index.coverage("who gave it?", [text]) == 1.0
+    assert [h.id for h in index.search("gave", 1)] == ["h1"]
+    other = KeywordIndex.build([("o1", "/d/o.txt", "Budgets were set.", ["everyone"])], 1)
+    assert other.joined(tokenize("gave")) == ["gave"]  # no "give" there: as it was
+
+
 def test_equal_scores_rank_by_id_whatever_the_build_order() -> None:
     """Ties break by chunk id, not by place in the index: a rebuild that meets the chunks
     in another order, or chunks the reader cannot see between them, change nothing."""
