@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from rag.answer.facts import (
@@ -48,6 +48,7 @@ FACT = 0.3  # it states the kind of fact asked for first, with a new value
 MORE_FACTS = 0.15  # each further kind asked for that it states
 NAMED = 0.15  # it names the kind of fact asked for ("duration" for "how long")
 HEAD = 0.15  # it names the thing asked about ("services" for "which services ...")
+SUBJECT = 0.15  # a table row whose first cell the question names ("the Leeds office")
 RANGE = 0.3  # a range of it holds the question's number (a price tier)
 NOVELTY = 0.1  # share of its words the question does not have
 RANK = 0.03  # per place its passage stands above the last one
@@ -243,6 +244,7 @@ def _score(
     kind_words = KIND_WORDS.get(wanted[0], frozenset()) if wanted else frozenset()
     named = NAMED if kind_words & (set(words(c.text)) - set(words(question))) else 0.0
     named += HEAD if ask.head and (ask.head in said or ask.head in heading) else 0.0
+    named += SUBJECT if _row_about(c.text, asked.keys()) else 0.0
     ranged = RANGE if brackets(c.text, question) else 0.0
     rank = RANK * (n_passages - c.n)  # the retriever's order is a signal
     negated = NEGATED if negates(c.text, question) else 0.0
@@ -305,6 +307,16 @@ _ROW = re.compile(r"[^:;]{1,40}: [^;]*; [^:;]{1,40}: ")
 
 #: A list item that opens with a name as its label ("Northgate Homes: £186k overdue")
 _LEADING_NAME = re.compile(r"[A-Z][\w&'.-]*(?: [A-Z][\w&'.-]*)+: ")
+
+
+def _row_about(text: str, asked: Collection[str]) -> bool:
+    """Whether ``text`` is a table row whose first cell, its column's name and its value,
+    the question names: "office: Leeds; ..." is the row "the Leeds office" asks about."""
+    if not _ROW.match(text):
+        return False
+    header, _, value = text.split("; ", 1)[0].partition(": ")
+    named = set(stems(header))
+    return bool(named) and all(t in asked for t in named) and any(t in asked for t in stems(value))
 
 
 def _same_paragraph(a: Span, b: Span, passages: Sequence[Passage]) -> bool:

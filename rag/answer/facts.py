@@ -175,6 +175,7 @@ KIND_WORDS: dict[str, frozenset[str]] = {
     "duration": frozenset("duration lasted took long period term".split()),
     "date": frozenset("date starts start commences from until ends expires effective".split()),
     "time": frozenset("time until by opens closes".split()),
+    "number": frozenset("count number headcount quantity".split()),
 }
 
 

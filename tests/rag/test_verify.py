@@ -333,6 +333,29 @@ def test_a_list_item_is_read_under_its_heading(embedder: Embedder) -> None:
     assert extracted.sentences[0].text.startswith("Northgate Homes")
 
 
+OFFICES = (
+    "office: Bristol (head office); address: 41 Anchor Road, Bristol BS1 5TT; "
+    "phone: 0117 496 0350; head count: 84; facilities manager: Gemma Okafor\n"
+    "office: Leeds; address: Floor 2, Wellington Court, 18 Wellington Street, Leeds LS1 4DL; "
+    "phone: 0113 496 0720; head count: 41; facilities manager: Ravi Chaudhry"
+)
+MANCHESTER = (
+    "Decision: Manchester office. We will open a third office in Manchester in January. "
+    "The initial team will be eight people: five moving from Leeds and three new appointments."
+)
+
+
+def test_a_table_row_the_question_names_by_its_first_cell_answers_it(
+    embedder: Embedder,
+) -> None:
+    """ "the Leeds office" names the row "office: Leeds; ...", and its "head count" is
+    the number asked for: the sentence about a team moving from Leeds, though it says
+    "people", is about another office."""
+    question = "how many people are in the leeds office?"
+    extracted = extractive_answer(question, passages(MANCHESTER, OFFICES), embedder)
+    assert "head count: 41" in extracted.sentences[0].text
+
+
 CLAIMS = (
     "6. Claims and receipts\n"
     "Submit claims in ExpenseFlow with an itemised receipt for every item within 30 days "
