@@ -26,6 +26,7 @@ __all__ = [
     "new_facts",
     "numbers",
     "spelled_out",
+    "states_asked",
 ]
 
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
@@ -229,6 +230,18 @@ def asked_each(question: str) -> tuple[str, ...]:
         if wanted and wanted[0] not in kinds:
             kinds.append(wanted[0])
     return tuple(kinds)
+
+
+def states_asked(text: str, question: str) -> bool:
+    """Whether ``text`` states each kind of fact ``question`` asks for (:func:`asked_each`)
+    with a value the question does not already state: "The Leeds office has a shared
+    kitchen" is true but no answer to "what's the phone number for the Leeds office?".
+    True when it asks for no particular kind, and for a yes/no question ("No, it was
+    not reported" answers "did we have to report it to the ICO?")."""
+    if is_yes_no(question):
+        return True
+    stated = new_facts(text, question)
+    return all(kind in stated for kind in asked_each(question))
 
 
 _WORD_NUMBERS = {

@@ -25,6 +25,7 @@ from rag.answer.assemble import build_answer, verified_answer
 from rag.answer.cite import CitationStream
 from rag.answer.conversation import standalone_query
 from rag.answer.extract import condense, extractive_answer
+from rag.answer.facts import states_asked
 from rag.answer.gate import relevance
 from rag.answer.prompt import build_messages
 from rag.answer.types import REFUSAL, Answer, Done, Draft, Event, Retrieved, Token
@@ -32,6 +33,7 @@ from rag.answer.verify import Thresholds, verify
 from rag.config import AnswerMode, RetrievalMode, Settings
 from rag.errors import ModelError
 from rag.retrieval.hybrid import Passage
+from rag.text import strip_markers
 
 if TYPE_CHECKING:
     from rag.collection import Collection as DocumentCollection
@@ -179,6 +181,18 @@ class AnswerPipeline:
                 fallback = self._extractive(query, passages, answer.timings, note, latest=q.text)
             fallback.model_text = answer.text
             return fallback
+        if mode == "auto" and draft is not None and not draft.refused:
+            # Supported is not enough: the sentences must say what was asked. A small
+            # model copies true sentences beside the point ("The Leeds office has a
+            # shared kitchen" for its phone number); the passages' own answer does say it.
+            said = " ".join(c.text for c in checked.sentences if c.support == "supported")
+            if not states_asked(said, query) and states_asked(strip_markers(draft.text), query):
+                draft.note = (
+                    "The model's answer did not say what was asked; "
+                    "showing the passages' own words instead."
+                )
+                draft.model_text = answer.text
+                return draft
         strict = s.strict if q.strict is None else q.strict
         return verified_answer(answer, checked, "generative", strict)
 

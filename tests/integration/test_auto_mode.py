@@ -58,3 +58,22 @@ def test_a_supported_model_answer_replaces_the_draft(assistant: Assistant, tmp_p
     done = events[-1]
     assert isinstance(done, Done) and done.answer.mode == "generative"
     assert "5 days" in done.answer.text
+
+
+def test_a_true_answer_beside_the_point_gives_way(assistant: Assistant, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Supported is not enough: the handbook does say "Leave is not normally paid in
+    lieu", but that is no number of days; the passages' own answer gives one."""
+    true = "Leave is not normally paid in lieu, except on leaving the company [1]."
+    events = _ask(assistant, tmp_path, true)
+    done = events[-1].answer
+    assert all(c.support == "supported" for c in _checked(assistant, done.model_text or ""))
+    assert done.mode == "extractive" and "did not say what was asked" in done.note
+    assert "5 days" in done.text and done.text == events[1].answer.text
+    assert not [e for e in events if isinstance(e, Token)]
+
+
+def _checked(assistant: Assistant, text: str) -> list:  # type: ignore[type-arg]
+    from rag.answer.verify import verify
+
+    passages = assistant.search(QUESTION)
+    return verify(text, passages, assistant.embedder, question=QUESTION).sentences

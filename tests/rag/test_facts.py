@@ -12,6 +12,7 @@ from rag.answer.facts import (
     head_noun,
     negates,
     spelled_out,
+    states_asked,
 )
 
 TIERS = [
@@ -100,3 +101,21 @@ def test_each_part_of_a_question_asks_for_its_own_kind() -> None:
         "duration",
     )
     assert asked_each("Who approves a claim?") == ("name",)
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "states"),
+    [
+        ("What's the phone number for the Leeds office?", "Leeds has a shared kitchen.", False),
+        ("What's the phone number for the Leeds office?", "It is 0113 496 0720.", True),
+        # each part: a place and a price
+        ("where do I park in leeds and how much is it?", "At Wellington Place.", False),
+        ("where do I park in leeds and how much is it?", "At Wellington Place, £8 a day.", True),
+        ("is the hotel limit in London £160?", "No.", True),  # yes or no is an answer
+        # a value the question states already is no answer
+        ("how long is the notice period, 30 days?", "The notice period is 30 days.", False),
+        ("which app do we use for MFA?", "Microsoft Authenticator.", True),  # no kind asked
+    ],
+)
+def test_an_answer_states_what_was_asked(question: str, text: str, states: bool) -> None:
+    assert states_asked(text, question) is states
