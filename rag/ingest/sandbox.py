@@ -36,7 +36,8 @@ Not protected: the worker can read every file the user can (the documents and th
 parsers' libraries must be readable) and put what it read into a reply, so into the
 index; it can still connect to Unix sockets that exist as files; and the kernel
 itself is as exposed to it as to any unprivileged process. A parent killed outright
-leaves its scratch folder behind, emptied by the worker as it exits.
+leaves its scratch folder behind, emptied by the worker as it exits; the next rag
+process to start a worker removes it (:func:`sweep_scratch`).
 
 Files parse in parallel in a pool of such workers (:class:`SandboxPool`; one per core
 by default, ``RAG_PARSE_WORKERS``), each a :class:`Sandbox` of its own with its own
@@ -53,6 +54,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -61,6 +63,7 @@ import resource
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -412,8 +415,10 @@ class _Worker:
     def __init__(self) -> None:
         from rag.privacy import UNSTRUCTURED_ENV
 
-        # The one place the worker may write (mkdtemp: mode 0700, this user's only).
-        self.scratch = Path(tempfile.mkdtemp(prefix="rag-parse-"))
+        # The one place the worker may write (mkdtemp: mode 0700, this user's only),
+        # named after this process so that a later one can tell when it is left over.
+        _sweep_once()
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH}{os.getpid()}-"))
         parent_end, child_end = socket.socketpair()
         root = Path(__file__).resolve().parents[2]  # where the rag package lives
         code = (
@@ -481,6 +486,47 @@ class _Worker:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+#: How a worker's scratch folder is named: this, the parent's pid, a dash, random letters.
+_SCRATCH = "rag-parse-"
+
+
+@functools.cache
+def _sweep_once() -> None:
+    """:func:`sweep_scratch`, the first time this process starts a worker."""
+    sweep_scratch(Path(tempfile.gettempdir()))
+
+
+def sweep_scratch(folder: Path) -> list[Path]:
+    """Remove the scratch folders in ``folder`` that a parent killed outright left behind
+    (it runs no cleanup; its workers empty them as they exit): this user's own, named
+    after a process that no longer exists. The removed folders. Someone else's folder,
+    a link, or one of a live process (or of a pid reused since) is left alone."""
+    removed = []
+    for entry in folder.glob(f"{_SCRATCH}*-*"):
+        pid = entry.name[len(_SCRATCH) :].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            info = entry.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        shutil.rmtree(entry, ignore_errors=True)  # fd-based: safe against swapped links
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: it exists
+        return True
+    return True
 
 
 def _descendants(pid: int) -> list[int]:

@@ -23,7 +23,14 @@ import pytest
 
 from rag.errors import ParseError
 from rag.ingest.parse import SUPPORTED_SUFFIXES, parse
-from rag.ingest.sandbox import MalformedReply, ParseLimits, Sandbox, SandboxPool, read_reply
+from rag.ingest.sandbox import (
+    MalformedReply,
+    ParseLimits,
+    Sandbox,
+    SandboxPool,
+    read_reply,
+    sweep_scratch,
+)
 from rag.ingest.types import Block
 from tests.conftest import ROOT, SAMPLE_DOCS
 
@@ -406,3 +413,32 @@ def test_an_enormous_reply_is_refused_unread(tmp_path: Path) -> None:
         worker_end.sendall(struct.pack("!i", -1) + struct.pack("!Q", 1 << 40))
         with pytest.raises(MalformedReply, match="over 1024 MB"):
             read_reply(receiver, tmp_path / "doc.txt")
+
+
+def test_a_killed_parents_scratch_folder_is_removed_by_the_next(tmp_path: Path) -> None:
+    """A parent killed outright runs no cleanup, so its worker's scratch folder stayed in
+    the temporary folder for good (one per worker per killed ingest); the next process
+    to start a worker removes it. A live process's folder and a link stay."""
+    code = (
+        f"import os, signal, sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; "
+        "from rag.ingest.sandbox import ParseLimits, Sandbox; "
+        "assert Sandbox().parse(Path(sys.argv[1]), ParseLimits()); "
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", code, str(SAMPLE_DOCS / "it_security_notes.txt")],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -9
+    left = list(tmp_path.glob("rag-parse-*"))
+    assert len(left) == 1 and left[0].is_dir()
+    live = tmp_path / f"rag-parse-{os.getpid()}-live"
+    live.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "rag-parse-999999999-link").symlink_to(elsewhere)
+    assert sweep_scratch(tmp_path) == left
+    assert not left[0].exists() and live.is_dir() and elsewhere.is_dir()
+    assert (tmp_path / "rag-parse-999999999-link").is_symlink()
