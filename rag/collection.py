@@ -284,6 +284,7 @@ class Collection:
             coverage=lambda question, texts: index.coverage(question, texts, readers),
             unseen=lambda terms: index.unseen(terms, readers),
             weights=lambda terms: index.idf(index.joined(terms, readers), readers),
+            mentions=lambda source, word: index.mentions(source, word, readers),
         )
 
     def _current(self, passages: list[Passage]) -> list[Passage]:

@@ -132,6 +132,9 @@ class Vocabulary:
     #: Each stem's inverse document frequency (a compound the chunks write as two words,
     #: "headcount", as those two: "head", "count").
     weights: Callable[[Sequence[str]], dict[str, float]]
+    #: Whether a document (its source) says a word (a name): some chunk of it holds each
+    #: of the word's stems.
+    mentions: Callable[[str, str], bool] = lambda source, word: True
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +400,26 @@ class KeywordIndex:
                 self._held(s, scope) for s in self._joined(tokenize(t), scope, set(words(t)))
             )
         ]
+
+    def mentions(self, source: str, word: str, readers: Collection[str] | None = None) -> bool:
+        """Whether a chunk of ``source`` that ``readers`` may read holds each stem of
+        ``word`` (as :meth:`search` reads it: "headcount" as "head count")."""
+        scope = self._scope(readers)
+        code = self._source_code.get(source)
+        terms = self._joined(tokenize(word), scope, set(words(word)))
+        if code is None or not terms:
+            return False
+        for term in terms:
+            column = self._column.get(term)
+            if column is None:
+                return False
+            rows = self._rows[self._indptr[column] : self._indptr[column + 1]]
+            mine = self._source_of[rows] == code
+            if scope.chunks is not None:
+                mine &= scope.chunks[rows]
+            if not mine.any():
+                return False
+        return True
 
     def _held(self, stem: str, scope: _Scope) -> bool:
         column = self._column.get(stem)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rag.answer.gate import (
+    DOCUMENT_MISS,
     IDENTIFIER_MISS,
     NAME_MISS,
     NEAR_MISS,
@@ -21,15 +22,24 @@ from rag.retrieval.keyword import Vocabulary
 from rag.retrieval.store import Record
 
 
-def _vocabulary(known: set[str], coverage: float = 0.6) -> Vocabulary:
+def _vocabulary(
+    known: set[str], coverage: float = 0.6, documents: dict[str, set[str]] | None = None
+) -> Vocabulary:
+    """``documents``: the words each source mentions (default: all it is asked)."""
+
     def unseen(terms: Sequence[str]) -> list[str]:
         return [t for t in terms if t.lower() not in known]
 
-    return Vocabulary(coverage=lambda q, t: coverage, unseen=unseen, weights=lambda t: {})
+    def mentions(source: str, word: str) -> bool:
+        return documents is None or word.lower() in documents.get(source, set())
+
+    return Vocabulary(
+        coverage=lambda q, t: coverage, unseen=unseen, weights=lambda t: {}, mentions=mentions
+    )
 
 
-def _passage(text: str, similarity: float = 0.1) -> Passage:
-    record = Record("c1", text, {"source": "a.txt"})
+def _passage(text: str, similarity: float = 0.1, source: str = "a.txt") -> Passage:
+    record = Record("c1", text, {"source": source})
     return Passage(record, score=1.0, similarity=similarity)
 
 
@@ -127,3 +137,24 @@ def test_a_name_the_documents_hold_but_no_top_passage_does_is_a_near_miss() -> N
         "What did the February outage cost?", passages, _vocabulary({"march"}), embedder
     )
     assert never == pytest.approx(held - NEAR_MISS)
+
+
+def test_a_name_the_top_passages_document_never_mentions_is_a_near_miss() -> None:
+    """ "the Severn Water contract": the top passage is the Acme agreement's retainer
+    clause, and Severn Water is named only in a slide deck further down; the answer would
+    be Acme's retainer. A name of two words is mentioned when either is ("Acme
+    Logistics": the agreement says "Acme"), and a rule for the rest ("Rest of the UK")
+    covers places it does not list."""
+    embedder = _Embedder()
+    retainer = _passage("Acme Logistics pays a monthly retainer of 18,500 0.7.", source="acme")
+    deck = _passage("Severn Water re-tenders; Manchester opens 0.2.", source="deck")
+    documents = {"acme": {"acme"}, "deck": {"severn", "water", "acme", "manchester"}}
+    known = _vocabulary({"severn", "water", "acme", "logistics", "manchester"}, 0.6, documents)
+    acme = relevance("What is the Acme Logistics retainer?", [retainer, deck], known, embedder)
+    assert acme == pytest.approx(SENTENCE * 0.7 + (1 - SENTENCE) * 0.6)
+    severn = relevance("What is the Severn Water retainer?", [retainer, deck], known, embedder)
+    assert severn == pytest.approx(acme - DOCUMENT_MISS)
+    hotels = _passage("Location: Rest of the UK; Maximum per night: 110 0.7.", source="acme")
+    rest = relevance("Hotel limit in Manchester?", [hotels, deck], known, embedder)
+    listed = relevance("Hotel limit in Manchester?", [retainer, deck], known, embedder)
+    assert rest == pytest.approx(acme) and listed == pytest.approx(acme - DOCUMENT_MISS)

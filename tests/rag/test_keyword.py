@@ -188,6 +188,20 @@ def test_an_irregular_past_form_is_its_verb() -> None:
     assert other.joined(tokenize("gave")) == ["gave"]  # no "give" there: as it was
 
 
+def test_a_document_mentions_a_word_a_chunk_of_it_the_reader_may_read_holds() -> None:
+    records: list[Record] = [
+        ("a1", "/d/acme.docx", "Acme Logistics shall pay", ["everyone"]),
+        ("a2", "/d/acme.docx", "a monthly retainer", ["everyone"]),
+        ("h1", "/d/tenders.docx", "Severn Water tender", ["group:hr"]),
+    ]
+    index = KeywordIndex.build(records, 1)
+    assert index.mentions("/d/acme.docx", "Acme") and index.mentions("/d/acme.docx", "retainer")
+    assert not index.mentions("/d/acme.docx", "Severn")
+    assert index.mentions("/d/tenders.docx", "Severn", ["group:hr"])
+    assert not index.mentions("/d/tenders.docx", "Severn", ["everyone"])
+    assert not index.mentions("/d/other.docx", "Acme")
+
+
 def test_equal_scores_rank_by_id_whatever_the_build_order() -> None:
     """Ties break by chunk id, not by place in the index: a rebuild that meets the chunks
     in another order, or chunks the reader cannot see between them, change nothing."""
