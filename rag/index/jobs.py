@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.processes import alive
 from rag.sqlite import Database
 
 __all__ = ["Job", "Jobs"]
@@ -129,16 +130,6 @@ class Jobs(Database):
             row[2],
             body.get("page"),
         )
-        if job.state in ("queued", "running") and not _alive(job.pid):
+        if job.state in ("queued", "running") and not alive(job.pid):
             job.state, job.error = "failed", "the server process running it stopped"
         return job
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -80,6 +80,7 @@ from rag.errors import ParseError, printable_path
 from rag.ingest.confine import FILES, NETWORK, confine
 from rag.ingest.ocr import OcrOptions, OnPage
 from rag.ingest.types import Block
+from rag.processes import alive
 
 __all__ = [
     "PARSED",
@@ -506,7 +507,7 @@ def sweep_scratch(folder: Path) -> list[Path]:
     removed = []
     for entry in folder.glob(f"{_SCRATCH}*-*"):
         pid = entry.name[len(_SCRATCH) :].split("-", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or alive(int(pid)):
             continue
         try:
             info = entry.lstat()
@@ -517,16 +518,6 @@ def sweep_scratch(folder: Path) -> list[Path]:
         shutil.rmtree(entry, ignore_errors=True)  # fd-based: safe against swapped links
         removed.append(entry)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's: it exists
-        return True
-    return True
 
 
 def _descendants(pid: int) -> list[int]:
