@@ -3,7 +3,8 @@ accounts, the audit log and every rule only through the library API.
 
 Layers, lowest first (a module may import its own layer and those below)::
 
-    errors, text, config, sqlite, privacy        the ground everything stands on
+    errors, text, config, sqlite, privacy,       the ground everything stands on
+    processes
     ingest                                       files -> chunks
     models                                       embedders and chat models
     retrieval, index, trust                      stores, keyword index, manifest, accounts
@@ -20,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
-    {"rag.errors", "rag.text", "rag.config", "rag.sqlite", "rag.privacy"},
+    {"rag.errors", "rag.text", "rag.config", "rag.sqlite", "rag.privacy", "rag.processes"},
     {"rag.ingest"},
     {"rag.models"},
     {"rag.retrieval", "rag.index", "rag.trust"},
