@@ -353,7 +353,9 @@ def _ask(assistant: Any, args: argparse.Namespace) -> int:
     if not streamed:
         sys.stdout.write(answer.text)
     sys.stdout.write("\n")
-    if answer.note:
+    if answer.note and not streamed:  # why this text is shown: it is on the screen already
+        print(f"\n({answer.note})")
+    elif answer.note:  # the model's words so far, then what replaces them
         print(f"\n({answer.note})\n{answer.text}")
     elif streamed and answer.text != "".join(streamed).strip() and not answer.refused:
         print(f"\nChecked against your documents:\n{answer.text}")
