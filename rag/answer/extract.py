@@ -82,7 +82,8 @@ def extractive_answer(
     (weighed by ``weigh``: each stem's rarity in the collection, so "NPS" counts for more
     than "quarter"), whether it states the kind of fact the question asks for (an amount,
     a duration, a date, a name: :mod:`rag.answer.facts`) with a value the question does
-    not already state, words naming that kind, a range holding the question's amount,
+    not already state, words naming that kind, a table row the question names by its
+    first cell ("the Leeds office": "office: Leeds; ..."), a range holding the question's amount,
     how much it adds, and its passage's rank; the heading it sits under counts half
     (a slide's bullet is read under the slide's title). A total answers a question
     asking for one ("all in"), the sum a yes/no question names ("5 mil") finds its other
