@@ -83,8 +83,8 @@ def extractive_answer(
     than "quarter"), whether it states the kind of fact the question asks for (an amount,
     a duration, a date, a name: :mod:`rag.answer.facts`) with a value the question does
     not already state, words naming that kind, a table row the question names by its
-    first cell ("the Leeds office": "office: Leeds; ..."), a range holding the question's amount,
-    how much it adds, and its passage's rank; the heading it sits under counts half
+    first cell ("the Leeds office": "office: Leeds; ..."), a range holding the question's
+    amount, how much it adds, and its passage's rank; the heading it sits under counts half
     (a slide's bullet is read under the slide's title). A total answers a question
     asking for one ("all in"), the sum a yes/no question names ("5 mil") finds its other
     spelling ("£5,000,000"), and an FAQ's own question that matches the one asked is
