@@ -283,7 +283,9 @@ class Collection:
         return Vocabulary(
             coverage=lambda question, texts: index.coverage(question, texts, readers),
             unseen=lambda terms: index.unseen(terms, readers),
-            weights=lambda terms: index.idf(index.joined(terms, readers), readers),
+            weights=lambda terms, written: index.idf(
+                index.joined(terms, readers, written), readers
+            ),
             mentions=lambda source, word: index.mentions(source, word, readers),
         )
 

@@ -163,7 +163,7 @@ def extractive_answer(
 
 
 #: How telling each stem of a question is (its inverse document frequency).
-Weigh = Callable[[Sequence[str]], dict[str, float]]
+Weigh = Callable[[Sequence[str], Collection[str]], dict[str, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +194,8 @@ class _Ask:
     @classmethod
     def of(cls, question: str, weigh: Weigh | None, follow_up: str | None) -> _Ask:
         found = sorted(set(stems(question)))
-        terms = weigh(found) if weigh is not None else dict.fromkeys(found, 1.0)
+        written = set(words(question))
+        terms = weigh(found, written) if weigh is not None else dict.fromkeys(found, 1.0)
         wanted = asked_for(question)
         own: dict[str, float] = {}
         if follow_up:  # its own words count twice, what it asks for leads

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from rag.answer.assemble import build_answer, verified_answer
 from rag.answer.cite import CitationStream
 from rag.answer.conversation import standalone_query
-from rag.answer.extract import condense, extractive_answer
+from rag.answer.extract import Weigh, condense, extractive_answer
 from rag.answer.facts import states_asked
 from rag.answer.gate import relevance
 from rag.answer.prompt import build_messages
@@ -73,7 +73,7 @@ class AnswerPipeline:
         self.embedder = collection.embedder
         self._generator = generator
         self._thresholds = Thresholds(settings.support_threshold, settings.weak_threshold)
-        self._weigh: Callable[[Sequence[str]], dict[str, float]] | None = None
+        self._weigh: Weigh | None = None
 
     def run(self, q: Question, readers: Collection[str] | None) -> Iterator[Event]:
         """The events of answering ``q`` from what ``readers`` (None: anyone) may read."""

@@ -129,9 +129,10 @@ class Vocabulary:
     coverage: Callable[[str, Sequence[str]], float]
     #: Which of the terms no readable chunk contains.
     unseen: Callable[[Sequence[str]], list[str]]
-    #: Each stem's inverse document frequency (a compound the chunks write as two words,
+    #: Each stem's inverse document frequency, the stems read as :meth:`KeywordIndex.search`
+    #: reads them given the words as written (a compound the chunks write as two words,
     #: "headcount", as those two: "head", "count").
-    weights: Callable[[Sequence[str]], dict[str, float]]
+    weights: Callable[[Sequence[str], Collection[str]], dict[str, float]]
     #: Whether a document (its source) says a word (a name): some chunk of it holds each
     #: of the word's stems.
     mentions: Callable[[str, str], bool] = lambda source, word: True

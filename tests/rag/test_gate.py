@@ -34,7 +34,7 @@ def _vocabulary(
         return documents is None or word.lower() in documents.get(source, set())
 
     return Vocabulary(
-        coverage=lambda q, t: coverage, unseen=unseen, weights=lambda t: {}, mentions=mentions
+        coverage=lambda q, t: coverage, unseen=unseen, weights=lambda t, w: {}, mentions=mentions
     )
 
 

@@ -169,6 +169,9 @@ def test_a_shortened_word_is_the_word_the_documents_write_in_full() -> None:
     assert index.coverage("is their info confidential?", [contract]) == 1.0
     assert index.unseen(["defib", "Defib"]) == []
     assert index.search("a surge in demand", 4) == []
+    assert index.joined(tokenize("surgery"), written={"surgery"}) == ["surgeri"]
+    assert index.joined(tokenize("surge"), written={"surge"}) == ["surg"]
+    assert index.joined(tokenize("defib"), written={"defib"}) == ["defibril"]
     assert index.search("the 2022 figures", 4) == []
     assert index.joined(["ombud"], ["group:hr"]) == ["ombudsman"]
     assert index.joined(["ombud"], ["everyone"]) == ["ombud"]
