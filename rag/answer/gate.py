@@ -144,7 +144,7 @@ def _names(question: str, terms: Sequence[str]) -> list[list[str]]:
     for m in _TOKEN.finditer(question):
         if m.group() not in wanted:
             continue
-        if names and end >= 0 and not question[end : m.start()].strip():
+        if names and not question[end : m.start()].strip():
             names[-1].append(m.group())
         else:
             names.append([m.group()])

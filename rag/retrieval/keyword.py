@@ -135,7 +135,7 @@ class Vocabulary:
     weights: Callable[[Sequence[str], Collection[str]], dict[str, float]]
     #: Whether a document (its source) says a word (a name): some chunk of it holds each
     #: of the word's stems.
-    mentions: Callable[[str, str], bool] = lambda source, word: True
+    mentions: Callable[[str, str], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,10 +439,11 @@ class KeywordIndex:
     def _joined(
         self, stems: Sequence[str], scope: _Scope, written: Collection[str] | None = None
     ) -> list[str]:
-        """``stems``, each one no chunk holds that is two words the chunks hold written
-        as one ("headcount": "head count", "wifi": "Wi-Fi") taken as those two, else one
-        that is the start of words the chunks hold ("defib", "info") taken as the most
-        common of them: people shorten words the documents write in full. With
+        """``stems``, each one no chunk holds that is an irregular past form of a verb they
+        hold taken as the verb ("gave": "give"), else one that is two words the chunks
+        hold written as one ("headcount": "head count", "wifi": "Wi-Fi") taken as those
+        two, else one that is the start of words the chunks hold ("defib", "info") taken
+        as the most common of them: people shorten words the documents write in full. With
         ``written`` (the words as written), only a stem written as it is may be short for
         another: "surge" (stem "surg") is no "surgery"."""
         out = []
