@@ -11,7 +11,6 @@ Sources, highest priority first:
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +21,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from rag.text import OCR_LANGUAGES
 
 __all__ = [
     "OCR_LANGUAGES",
@@ -37,8 +38,6 @@ RetrievalMode = Literal["hybrid", "dense", "keyword"]
 AnswerMode = Literal["generative", "extractive", "auto"]
 LLMBackend = Literal["llama_cpp", "transformers", "openai"]
 EmbedBackend = Literal["auto", "onnx-int8", "torch", "openai"]
-#: What ``ocr_languages`` may hold: Tesseract's language codes joined by ``+``.
-OCR_LANGUAGES = re.compile(r"[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*")
 
 
 def default_cache_dir() -> Path:

@@ -1,5 +1,5 @@
 """Text rules, written once: words, stop words, stems, sentences with their offsets,
-citation markers, and collection names.
+citation markers, collection names and OCR language lists.
 
 Retrieval (BM25), the relevance gate, the sentence check, citation attribution and
 follow-up detection all read text through these, so a word, a stem or a sentence means
@@ -15,6 +15,7 @@ from rag.errors import InvalidInput
 
 __all__ = [
     "MARKER",
+    "OCR_LANGUAGES",
     "STOP_WORDS",
     "cited_numbers",
     "collection_name",
@@ -135,6 +136,10 @@ def sentence_spans(text: str, min_chars: int = 12) -> list[tuple[int, int]]:
 
 
 # -- names ------------------------------------------------------------------------------
+
+#: What ``ocr_languages`` may hold: Tesseract's language codes joined by ``+``. Here, not
+#: in :mod:`rag.config`, so that the parser worker starts without pydantic (~0.2 s).
+OCR_LANGUAGES = re.compile(r"[a-z][a-z0-9_]*(\+[a-z][a-z0-9_]*)*")
 
 _COLLECTION = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 

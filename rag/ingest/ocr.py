@@ -36,8 +36,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from rag.config import OCR_LANGUAGES
 from rag.errors import ParseError
+from rag.text import OCR_LANGUAGES
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
