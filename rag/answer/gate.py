@@ -16,7 +16,7 @@ from rag.models.base import Embedder
 from rag.retrieval.hybrid import Passage
 from rag.retrieval.keyword import Vocabulary, tokenize
 
-__all__ = ["relevance", "specific_terms"]
+__all__ = ["off_subject", "relevance", "specific_terms"]
 
 #: What a question loses when it names something (a product, a place, an identifier)
 #: that no passage the reader may read mentions: a near miss ("innodb_buffer_pool_size"
@@ -125,14 +125,29 @@ def relevance(
         score -= NAME_MISS
     elif any(not spelled_out(t, top) for t in vocabulary.unseen(terms)):
         score -= NEAR_MISS
-    elif not _THE_REST.search(passages[0].text) and any(
-        not any(vocabulary.mentions(passages[0].source, word) for word in name)
-        and not spelled_out(" ".join(name), passages[0].text)
-        for name in _names(question, terms)
-        if vocabulary.unseen(name) != name  # never mentioned anywhere: NEAR_MISS's
-    ):
+    elif off_subject(question, passages[:1], vocabulary):
         score -= DOCUMENT_MISS
     return max(score, 0.0)
+
+
+def off_subject(question: str, quoted: Sequence[Passage], vocabulary: Vocabulary) -> bool:
+    """Whether ``quoted`` (passages an answer would cite) is about something else: the
+    question asks about a name that other documents mention and none of the quoted
+    passages' documents does ("the phone number for the Manchester office" answered from
+    the office list, which has no Manchester row, because a board email mentions the
+    office). A passage with a rule for the rest ("Location: Rest of the UK") covers
+    names it does not list."""
+    if not quoted or any(_THE_REST.search(p.text) for p in quoted):
+        return False
+    return any(
+        all(
+            not any(vocabulary.mentions(p.source, word) for word in name)
+            and not spelled_out(" ".join(name), p.text)
+            for p in quoted
+        )
+        for name in _names(question, specific_terms(question))
+        if vocabulary.unseen(name) != name  # never mentioned anywhere: NEAR_MISS's
+    )
 
 
 def _names(question: str, terms: Sequence[str]) -> list[list[str]]:

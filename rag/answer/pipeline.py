@@ -24,15 +24,16 @@ from typing import TYPE_CHECKING
 from rag.answer.assemble import build_answer, verified_answer
 from rag.answer.cite import CitationStream
 from rag.answer.conversation import standalone_query
-from rag.answer.extract import Weigh, condense, extractive_answer
+from rag.answer.extract import condense, extractive_answer
 from rag.answer.facts import states_asked
-from rag.answer.gate import relevance
+from rag.answer.gate import off_subject, relevance
 from rag.answer.prompt import build_messages
 from rag.answer.types import REFUSAL, Answer, Done, Draft, Event, Retrieved, Token
-from rag.answer.verify import Thresholds, verify
+from rag.answer.verify import Thresholds, Verification, verify
 from rag.config import AnswerMode, RetrievalMode, Settings
 from rag.errors import ModelError
 from rag.retrieval.hybrid import Passage
+from rag.retrieval.keyword import Vocabulary
 from rag.text import strip_markers
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ class AnswerPipeline:
         self.embedder = collection.embedder
         self._generator = generator
         self._thresholds = Thresholds(settings.support_threshold, settings.weak_threshold)
-        self._weigh: Weigh | None = None
+        self._vocabulary: Vocabulary | None = None
+        self._extracted: Verification | None = None
 
     def run(self, q: Question, readers: Collection[str] | None) -> Iterator[Event]:
         """The events of answering ``q`` from what ``readers`` (None: anyone) may read."""
@@ -91,7 +93,17 @@ class AnswerPipeline:
         if relevance(query, passages, vocabulary, self.embedder) < s.min_relevance:
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return
-        self._weigh = vocabulary.weights
+        self._vocabulary = vocabulary
+        # The sentences an extractive answer would quote must be about what was asked,
+        # as the gate asks of the top passage: in every mode, so that whether a question
+        # is refused never depends on the mode.
+        follow_up = q.text if q.text != query else None
+        extracted = self._extract(query, passages, follow_up)
+        quoted = [passages[n - 1] for c in extracted.sentences for n in c.citations]
+        if off_subject(query, quoted, vocabulary):
+            timings["extract_s"] = extracted.seconds
+            yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
+            return
         mode = q.answer_mode or s.answer_mode
         if mode == "extractive":
             yield Done(self._extractive(query, passages, timings, latest=q.text))
@@ -196,6 +208,22 @@ class AnswerPipeline:
         strict = s.strict if q.strict is None else q.strict
         return verified_answer(answer, checked, "generative", strict)
 
+    def _extract(
+        self, question: str, passages: list[Passage], follow_up: str | None
+    ) -> Verification:
+        """The extractive answer's sentences: found once per question (the gate's check,
+        auto's draft and any fallback quote the same ones)."""
+        if self._extracted is None:
+            vocabulary = self._vocabulary
+            self._extracted = extractive_answer(
+                question,
+                passages,
+                self.embedder,
+                weigh=vocabulary.weights if vocabulary is not None else None,
+                follow_up=follow_up,
+            )
+        return self._extracted
+
     def _extractive(
         self,
         question: str,
@@ -207,9 +235,7 @@ class AnswerPipeline:
         """The passages' own best sentences for ``question`` (the query retrieved with);
         ``latest``: the question as asked, when it was a follow-up folded into it."""
         follow_up = latest if latest and latest != question else None
-        extracted = extractive_answer(
-            question, passages, self.embedder, weigh=self._weigh, follow_up=follow_up
-        )
+        extracted = self._extract(question, passages, follow_up)
         timings["extract_s"] = extracted.seconds
         if not extracted.sentences:
             return Answer(question, REFUSAL, True, passages, [], timings, mode="extractive")

@@ -14,6 +14,7 @@ from rag.answer.gate import (
     NAME_MISS,
     NEAR_MISS,
     SENTENCE,
+    off_subject,
     relevance,
     specific_terms,
 )
@@ -158,3 +159,22 @@ def test_a_name_the_top_passages_document_never_mentions_is_a_near_miss() -> Non
     rest = relevance("Hotel limit in Manchester?", [hotels, deck], known, embedder)
     listed = relevance("Hotel limit in Manchester?", [retainer, deck], known, embedder)
     assert rest == pytest.approx(acme) and listed == pytest.approx(acme - DOCUMENT_MISS)
+
+
+def test_what_an_answer_quotes_must_come_from_a_document_about_the_name_asked() -> None:
+    """ "the phone number for the Manchester office": a board email mentioning the new
+    office ranks first, so the gate lets it through, but the sentence an answer would
+    quote is the Leeds row of an office list that never mentions Manchester."""
+    offices = _passage("office: Leeds; phone: 0113 496 0200", source="offices.csv")
+    email = _passage("Decision: the Manchester office opens in 2027.", source="board.eml")
+    documents = {"offices.csv": {"leeds"}, "board.eml": {"manchester", "leeds"}}
+    known = _vocabulary({"manchester", "leeds"}, 0.6, documents)
+    question = "What's the phone number for the Manchester office?"
+    assert off_subject(question, [offices], known)
+    assert not off_subject(question, [offices, email], known)  # one quoted document says it
+    assert not off_subject("What's the phone number for the Leeds office?", [offices], known)
+    assert not off_subject(question, [], known)
+    rest = _passage("Location: Rest of the UK; phone: 0800 000", source="offices.csv")
+    assert not off_subject(question, [rest], known)
+    # Never mentioned anywhere: the gate's NEAR_MISS, not this.
+    assert not off_subject("What's the phone number for the Dundee office?", [offices], known)
