@@ -287,6 +287,7 @@ class Collection:
                 index.joined(terms, readers, written), readers
             ),
             mentions=lambda source, word: index.mentions(source, word, readers),
+            spread=lambda word: index.spread(word, readers),
         )
 
     def _current(self, passages: list[Passage]) -> list[Passage]:

@@ -48,6 +48,12 @@ NAME_MISS = 0.5
 #: for the rest ("Location: Rest of the UK") covers names it does not list: without
 #: that, "hotel limit for a night in Manchester?" was refused.
 DOCUMENT_MISS = 0.5
+#: A name more than this share of the reader's documents say is what the collection is
+#: about (the organisation's own name, "PostgreSQL" in its manual), not one thing in it:
+#: that a passage or a document does not say it is no near miss. "What does Halvorsen &
+#: Pike charge for a drone survey?" was refused: the price list never names the firm
+#: that seven of the ten sample documents name.
+EVERYWHERE = 0.5
 _THE_REST = re.compile(
     r"\b(?:rest of the|all other|everywhere else|elsewhere|outside the)\b", re.IGNORECASE
 )
@@ -96,7 +102,8 @@ def relevance(
     the top passages does, :data:`NEAR_MISS` when it names something the reader's
     documents never mention (an acronym they write in full is mentioned), or
     :data:`DOCUMENT_MISS` when the top passage's document never mentions a name the
-    question asks about.
+    question asks about. A name most of the reader's documents say (:data:`EVERYWHERE`)
+    is never a near miss of either kind.
 
     Either signal alone lets unanswerable questions through (similarity is high for
     on-topic but unanswered questions; term overlap misses paraphrases).
@@ -120,7 +127,7 @@ def relevance(
     elif any(
         not set(tokenize(t)) <= held and not spelled_out(t, top)
         for t in terms
-        if not vocabulary.unseen([t])
+        if not vocabulary.unseen([t]) and vocabulary.spread(t) <= EVERYWHERE
     ):
         score -= NAME_MISS
     elif any(not spelled_out(t, top) for t in vocabulary.unseen(terms)):
@@ -147,6 +154,7 @@ def off_subject(question: str, quoted: Sequence[Passage], vocabulary: Vocabulary
         )
         for name in _names(question, specific_terms(question))
         if vocabulary.unseen(name) != name  # never mentioned anywhere: NEAR_MISS's
+        and min(vocabulary.spread(word) for word in name) <= EVERYWHERE
     )
 
 

@@ -136,6 +136,8 @@ class Vocabulary:
     #: Whether a document (its source) says a word (a name): some chunk of it holds each
     #: of the word's stems.
     mentions: Callable[[str, str], bool]
+    #: The share of the documents that say a word (as :attr:`mentions` reads it).
+    spread: Callable[[str], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,6 +423,27 @@ class KeywordIndex:
             if not mine.any():
                 return False
         return True
+
+    def spread(self, word: str, readers: Collection[str] | None = None) -> float:
+        """The share of the documents ``readers`` may read (of a chunk) that say ``word``:
+        that hold each of its stems, as :meth:`mentions` reads them."""
+        scope = self._scope(readers)
+        readable = self._source_of if scope.chunks is None else self._source_of[scope.chunks]
+        documents = len(np.unique(readable))
+        terms = self._joined(tokenize(word), scope, set(words(word)))
+        if not documents or not terms:
+            return 0.0
+        saying: set[int] | None = None
+        for term in terms:
+            column = self._column.get(term)
+            if column is None:
+                return 0.0
+            rows = self._rows[self._indptr[column] : self._indptr[column + 1]]
+            if scope.chunks is not None:
+                rows = rows[scope.chunks[rows]]
+            found = set(np.unique(self._source_of[rows]).tolist())
+            saying = found if saying is None else saying & found
+        return len(saying or ()) / documents
 
     def _held(self, stem: str, scope: _Scope) -> bool:
         column = self._column.get(stem)

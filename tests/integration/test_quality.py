@@ -73,7 +73,7 @@ def test_relevance_gate_separates_answerable_from_unanswerable(
 def test_extractive_answers_hold_the_fact_on_the_right_page(assistant: Assistant) -> None:
     """The answer a person reads, over all 164 questions: measured 0.922 of answers hold
     the fact, 0.977 cite the right file and 1.000 the right page (issue 13's start: 0.633,
-    0.813 and 0.735), 23 of 36 unanswerable questions and 1 of 128 answerable ones are
+    0.813 and 0.735), 22 of 36 unanswerable questions and 1 of 128 answerable ones are
     refused, and no sentence that says nothing is labelled supported. Without the check
     that an answer quotes a document about the name asked, 21 of 36 were refused."""
     from rag.evaluate import evaluate, load_questions
@@ -85,6 +85,25 @@ def test_extractive_answers_hold_the_fact_on_the_right_page(assistant: Assistant
     assert report.refusal_recall >= 22 / 36, report.refusal_recall
     assert report.false_refusal_rate <= 0.03, report.false_refusal_rate
     assert report.empty_supported == 0
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How much do Halvorsen & Pike charge for a drone survey?",
+        "What is Halvorsen & Pike's day rate for a structural survey?",
+        "What was the cause of Halvorsen & Pike's server room outage?",
+        "What is the phone number of Halvorsen & Pike's Bristol office?",
+    ],
+)
+def test_naming_the_organisation_itself_is_no_near_miss(
+    assistant: Assistant, question: str
+) -> None:
+    """Seven of the ten sample documents name the firm; the price list, the incident
+    report and the office list do not. Before, a name any other document says but the
+    top passage's document does not was a near miss, and these were refused."""
+    answer = assistant.ask(question, answer_mode="extractive")
+    assert not answer.refused, question
 
 
 def test_unanswerable_question_is_refused_without_the_model(assistant: Assistant) -> None:

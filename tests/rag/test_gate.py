@@ -10,6 +10,7 @@ import pytest
 
 from rag.answer.gate import (
     DOCUMENT_MISS,
+    EVERYWHERE,
     IDENTIFIER_MISS,
     NAME_MISS,
     NEAR_MISS,
@@ -26,7 +27,8 @@ from rag.retrieval.store import Record
 def _vocabulary(
     known: set[str], coverage: float = 0.6, documents: dict[str, set[str]] | None = None
 ) -> Vocabulary:
-    """``documents``: the words each source mentions (default: all it is asked)."""
+    """``documents``: the words each source mentions (default: all it is asked; then each
+    word is in a tenth of the documents)."""
 
     def unseen(terms: Sequence[str]) -> list[str]:
         return [t for t in terms if t.lower() not in known]
@@ -34,8 +36,17 @@ def _vocabulary(
     def mentions(source: str, word: str) -> bool:
         return documents is None or word.lower() in documents.get(source, set())
 
+    def spread(word: str) -> float:
+        if documents is None:
+            return 0.1
+        return sum(word.lower() in said for said in documents.values()) / len(documents)
+
     return Vocabulary(
-        coverage=lambda q, t: coverage, unseen=unseen, weights=lambda t, w: {}, mentions=mentions
+        coverage=lambda q, t: coverage,
+        unseen=unseen,
+        weights=lambda t, w: {},
+        mentions=mentions,
+        spread=spread,
     )
 
 
@@ -178,3 +189,27 @@ def test_what_an_answer_quotes_must_come_from_a_document_about_the_name_asked() 
     assert not off_subject(question, [rest], known)
     # Never mentioned anywhere: the gate's NEAR_MISS, not this.
     assert not off_subject("What's the phone number for the Dundee office?", [offices], known)
+
+
+def test_a_name_most_documents_say_is_no_near_miss() -> None:
+    """The organisation's own name: the price list never says it, most documents do, so
+    a question naming it is about the collection, not about something the list lacks."""
+    embedder = _Embedder()
+    prices = _passage("Service: Drone survey; Price GBP: 1150 0.7.", source="prices")
+    documents = {
+        "prices": {"drone"},
+        "handbook": {"halvorsen", "pike"},
+        "faq": {"halvorsen", "pike"},
+        "deck": {"halvorsen", "pike", "severn"},
+    }
+    assert EVERYWHERE < 3 / 4
+    known = _vocabulary({"halvorsen", "pike", "severn", "drone"}, 0.6, documents)
+    plain = relevance("What do we charge for a drone survey?", [prices], known, embedder)
+    firm = relevance(
+        "What do Halvorsen & Pike charge for a drone survey?", [prices], known, embedder
+    )
+    assert firm == pytest.approx(plain)
+    assert not off_subject("What do Halvorsen & Pike charge for drones?", [prices], known)
+    rare = relevance("What do we charge Severn for a drone survey?", [prices], known, embedder)
+    assert rare < plain
+    assert off_subject("What do we charge Severn for drones?", [prices], known)
