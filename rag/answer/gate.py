@@ -77,11 +77,14 @@ _SENTENCE_START = re.compile(r"(^|[.?!:]\s*|[\"'(]\s*)$")
 def specific_terms(question: str) -> list[str]:
     """The names and identifiers a question asks about: words capitalised inside a
     sentence, acronyms, CamelCase, and identifiers with ``_`` ("Citus", "RMAN",
-    "pgBackRest", "shared_buffers")."""
+    "pgBackRest", "shared_buffers"). Not a single letter ("H&P", "Plan B"), nor a word
+    that is only a stop word ("IT", "US"): neither can be looked for in a document."""
     out = []
     for m in _TOKEN.finditer(question):
         word = m.group()
         at_start = bool(_SENTENCE_START.search(question[: m.start()]))
+        if len(word) < 2 or not tokenize(word):
+            continue
         if (
             "_" in word
             or re.search(r"[a-z][A-Z]|[A-Z]{2,}", word)

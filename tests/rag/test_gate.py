@@ -79,6 +79,8 @@ class _Embedder:
         ("Can I stay in a hotel in Paris? And in Lyon?", ["Paris", "Lyon"]),
         ("What is the notice period? I am a senior engineer.", []),
         ("Who signs off a claim over five grand", []),
+        ("Which MFA app does IT want us to use?", ["MFA"]),
+        ("What's the hotel limit in London for H&P staff?", ["London"]),
     ],
 )
 def test_specific_terms_are_names_and_identifiers(question: str, terms: list[str]) -> None:
