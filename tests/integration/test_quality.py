@@ -73,8 +73,8 @@ def test_relevance_gate_separates_answerable_from_unanswerable(
 def test_extractive_answers_hold_the_fact_on_the_right_page(assistant: Assistant) -> None:
     """The answer a person reads, over all 164 questions: measured 0.922 of answers hold
     the fact, 0.977 cite the right file and 1.000 the right page (issue 13's start: 0.633,
-    0.813 and 0.735), 22 of 36 unanswerable questions and 1 of 128 answerable ones are
-    refused, and no sentence that says nothing is labelled supported. Without the check
+    0.813 and 0.735), 22 of 36 unanswerable questions and none of 128 answerable ones
+    are refused, and no sentence that says nothing is labelled supported. Without the check
     that an answer quotes a document about the name asked, 21 of 36 were refused."""
     from rag.evaluate import evaluate, load_questions
 
@@ -83,7 +83,7 @@ def test_extractive_answers_hold_the_fact_on_the_right_page(assistant: Assistant
     assert report.right_file >= 0.96, report.right_file
     assert report.right_page >= 0.95, report.right_page
     assert report.refusal_recall >= 22 / 36, report.refusal_recall
-    assert report.false_refusal_rate <= 0.03, report.false_refusal_rate
+    assert report.false_refusal_rate <= 1 / 128, report.false_refusal_rate
     assert report.empty_supported == 0
 
 
@@ -97,6 +97,7 @@ def test_extractive_answers_hold_the_fact_on_the_right_page(assistant: Assistant
         "What's the hotel limit in London for H&P staff?",
         "Which MFA app does IT want us to use?",
         "What does the IT security policy say about USB sticks?",
+        "How long can I work from home in Spain?",
     ],
 )
 def test_naming_the_organisation_itself_is_no_near_miss(
@@ -105,7 +106,8 @@ def test_naming_the_organisation_itself_is_no_near_miss(
     """Seven of the ten sample documents name the firm; the price list, the incident
     report and the office list do not. Before, a name any other document says but the
     top passage's document does not was a near miss, and these were refused; so were
-    "H&P" (its letters looked for as names) and "IT" (a stop word, so never found)."""
+    "H&P" (its letters looked for as names) and "IT" (a stop word, so never found), and
+    "Spain", which no document names though the handbook has a rule for working abroad."""
     answer = assistant.ask(question, answer_mode="extractive")
     assert not answer.refused, question
 

@@ -151,6 +151,10 @@ def test_a_name_the_documents_hold_but_no_top_passage_does_is_a_near_miss() -> N
         "What did the February outage cost?", passages, _vocabulary({"march"}), embedder
     )
     assert never == pytest.approx(held - NEAR_MISS)
+    # A rule for places not listed covers a place no document names.
+    abroad = [_passage("Working from abroad needs approval 0.7.")]
+    spain = relevance("Can I work in Spain?", abroad, _vocabulary(set()), embedder)
+    assert spain == pytest.approx(held)
 
 
 def test_a_name_the_top_passages_document_never_mentions_is_a_near_miss() -> None:
