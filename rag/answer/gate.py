@@ -128,13 +128,17 @@ def relevance(
     top = " ".join(p.text for p in passages[:SENTENCE_PASSAGES])
     written = top.lower()
     held = set(tokenize(top))
+    distinct = [t for t in terms if vocabulary.spread(t) <= EVERYWHERE]
+    missing = [
+        t
+        for t in distinct
+        if not set(tokenize(t)) <= held
+        and not spelled_out(t, top)
+        and not _written_longer(t, written)
+    ]
     if any(_IDENTIFIER.search(t) and t.lower() not in written for t in terms):
         score -= IDENTIFIER_MISS
-    elif any(
-        not set(tokenize(t)) <= held and not spelled_out(t, top)
-        for t in terms
-        if not vocabulary.unseen([t]) and vocabulary.spread(t) <= EVERYWHERE
-    ):
+    elif any(not vocabulary.unseen([t]) for t in missing):
         score -= NAME_MISS
     elif not _THE_REST.search(top) and any(
         not spelled_out(t, top) for t in vocabulary.unseen(terms)
@@ -145,7 +149,9 @@ def relevance(
     return max(score, 0.0)
 
 
-def off_subject(question: str, quoted: Sequence[Passage], vocabulary: Vocabulary) -> bool:
+def off_subject(
+    question: str, quoted: Sequence[Passage], vocabulary: Vocabulary, said: str | None = None
+) -> bool:
     """Whether ``quoted`` (passages an answer would cite) is about something else: the
     question asks about a name that other documents mention and none of the quoted
     passages' documents does ("the phone number for the Manchester office" answered from
@@ -154,16 +160,26 @@ def off_subject(question: str, quoted: Sequence[Passage], vocabulary: Vocabulary
     names it does not list."""
     if not quoted or any(_THE_REST.search(p.text) for p in quoted):
         return False
+    asked = {t.lower() for t in specific_terms(question)}
+    if said is not None and not {t.lower() for t in specific_terms(said)} - asked:
+        return False  # it names nothing else: not another thing of the kind asked about
     return any(
         all(
             not any(vocabulary.mentions(p.source, word) for word in name)
             and not spelled_out(" ".join(name), p.text)
+            and not any(_written_longer(word, p.text.lower()) for word in name)
             for p in quoted
         )
         for name in _names(question, specific_terms(question))
         if vocabulary.unseen(name) != name  # never mentioned anywhere: NEAR_MISS's
         and min(vocabulary.spread(word) for word in name) <= EVERYWHERE
     )
+
+
+def _written_longer(name: str, written: str) -> bool:
+    """Whether ``written`` (lower case) holds ``name`` as the start of a longer word: a
+    question's "Postgres" for the manual's "PostgreSQL"."""
+    return re.search(rf"\b{re.escape(name.lower())}\w", written) is not None
 
 
 def _names(question: str, terms: Sequence[str]) -> list[list[str]]:

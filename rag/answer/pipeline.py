@@ -100,7 +100,8 @@ class AnswerPipeline:
         follow_up = q.text if q.text != query else None
         extracted = self._extract(query, passages, follow_up)
         quoted = [passages[n - 1] for c in extracted.sentences for n in c.citations]
-        if off_subject(query, quoted, vocabulary):
+        said = " ".join(c.text for c in extracted.sentences)
+        if off_subject(query, quoted, vocabulary, said):
             timings["extract_s"] = extracted.seconds
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return

@@ -219,3 +219,30 @@ def test_a_name_most_documents_say_is_no_near_miss() -> None:
     rare = relevance("What do we charge Severn for a drone survey?", [prices], known, embedder)
     assert rare < plain
     assert off_subject("What do we charge Severn for drones?", [prices], known)
+
+
+def test_an_answer_about_no_other_named_thing_is_not_off_subject() -> None:
+    """ "How can I make a UUID primary key?" quoted the manual's page on constraints,
+    which never says UUID: the sentence is about primary keys in general, not about
+    another thing of the kind asked (the Leeds office for the Manchester one)."""
+    constraints = _passage("A primary key is declared once per table.", source="ddl")
+    documents = {"ddl": {"key"}, "uuid": {"uuid"}, "other": {"table"}}
+    known = _vocabulary({"uuid", "leeds"}, 0.6, documents)
+    question = "How can I make a UUID primary key?"
+    assert off_subject(question, [constraints], known)  # the top passage's check
+    general = "There are also ways in which the system uses a primary key."
+    assert not off_subject(question, [constraints], known, general)
+    leeds = "office: Leeds; address: 18 Wellington Street, Leeds LS1 4DL"
+    assert off_subject(question, [constraints], known, leeds)
+
+
+def test_a_name_the_passages_write_longer_is_held() -> None:
+    """ "Postgres" (stem "postgr", the server program's name on a few pages) in a
+    question about the manual's "PostgreSQL" pages is no name they miss."""
+    embedder = _Embedder()
+    page = _passage("PostgreSQL runs autovacuum by default 0.7.", source="vacuum")
+    documents = {"vacuum": {"postgresql"}, "start": {"postgres"}, "a": set(), "b": set()}
+    known = _vocabulary({"postgres", "postgresql"}, 0.6, documents)
+    plain = relevance("How do I tune autovacuum?", [page], known, embedder)
+    assert relevance("How do I tune autovacuum in Postgres?", [page], known, embedder) == plain
+    assert relevance("How do I tune autovacuum in Oracle?", [page], known, embedder) < plain
