@@ -56,10 +56,18 @@ DOCUMENT_MISS = 0.5
 #: Pike charge for a drone survey?" was refused: the price list never names the firm
 #: that seven of the ten sample documents name.
 EVERYWHERE = 0.5
+#: ... and at least this many: in a small collection, or to a reader of few documents, a
+#: name two documents of three say can still be the one thing asked about.
+EVERYWHERE_LEAST = 3
 _THE_REST = re.compile(
     r"\b(?:rest of the|all other|everywhere else|elsewhere|outside the|abroad|overseas)\b",
     re.IGNORECASE,
 )
+#: The rules for the rest that cover places in any top passage, not only the first:
+#: "all other" and "outside the" are common in other senses ("all other columns").
+_ELSEWHERE = re.compile(r"\b(?:rest of the|everywhere else|abroad|overseas)\b", re.IGNORECASE)
+#: A shorter name starts too many words ("Go": "good", "AI": "air") to be read as one.
+_SHORTEST_LONGER = 4
 #: The weight of the best single sentence's similarity to the question; the rest is the
 #: IDF-weighted share of the question's terms the top passages hold. A passage's
 #: similarity averages over all it says, so a question one sentence answers in other
@@ -128,7 +136,7 @@ def relevance(
     top = " ".join(p.text for p in passages[:SENTENCE_PASSAGES])
     written = top.lower()
     held = set(tokenize(top))
-    distinct = [t for t in terms if vocabulary.spread(t) <= EVERYWHERE]
+    distinct = [t for t in terms if not _everywhere(t, vocabulary)]
     missing = [
         t
         for t in distinct
@@ -140,7 +148,7 @@ def relevance(
         score -= IDENTIFIER_MISS
     elif any(not vocabulary.unseen([t]) for t in missing):
         score -= NAME_MISS
-    elif not _THE_REST.search(top) and any(
+    elif not _ELSEWHERE.search(top) and any(
         not spelled_out(t, top) for t in vocabulary.unseen(terms)
     ):
         score -= NEAR_MISS
@@ -172,14 +180,23 @@ def off_subject(
         )
         for name in _names(question, specific_terms(question))
         if vocabulary.unseen(name) != name  # never mentioned anywhere: NEAR_MISS's
-        and min(vocabulary.spread(word) for word in name) <= EVERYWHERE
+        and not all(_everywhere(word, vocabulary) for word in name)
     )
 
 
 def _written_longer(name: str, written: str) -> bool:
     """Whether ``written`` (lower case) holds ``name`` as the start of a longer word: a
     question's "Postgres" for the manual's "PostgreSQL"."""
+    if len(name) < _SHORTEST_LONGER:
+        return False
     return re.search(rf"\b{re.escape(name.lower())}\w", written) is not None
+
+
+def _everywhere(word: str, vocabulary: Vocabulary) -> bool:
+    """Whether more than :data:`EVERYWHERE` of the reader's documents, and at least
+    :data:`EVERYWHERE_LEAST`, say ``word``."""
+    saying, documents = vocabulary.spread(word)
+    return saying >= EVERYWHERE_LEAST and saying > EVERYWHERE * documents
 
 
 def _names(question: str, terms: Sequence[str]) -> list[list[str]]:

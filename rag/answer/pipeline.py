@@ -94,6 +94,7 @@ class AnswerPipeline:
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return
         self._vocabulary = vocabulary
+        self._extracted = None  # this question's, not an earlier one's
         # The sentences an extractive answer would quote must be about what was asked,
         # as the gate asks of the top passage: in every mode, so that whether a question
         # is refused never depends on the mode.
@@ -101,8 +102,8 @@ class AnswerPipeline:
         extracted = self._extract(query, passages, follow_up)
         quoted = [passages[n - 1] for c in extracted.sentences for n in c.citations]
         said = " ".join(c.text for c in extracted.sentences)
+        timings["extract_s"] = extracted.seconds
         if off_subject(query, quoted, vocabulary, said):
-            timings["extract_s"] = extracted.seconds
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return
         mode = q.answer_mode or s.answer_mode

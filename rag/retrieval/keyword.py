@@ -136,8 +136,8 @@ class Vocabulary:
     #: Whether a document (its source) says a word (a name): some chunk of it holds each
     #: of the word's stems.
     mentions: Callable[[str, str], bool]
-    #: The share of the documents that say a word (as :attr:`mentions` reads it).
-    spread: Callable[[str], float]
+    #: How many documents say a word (as :attr:`mentions` reads it), and of how many.
+    spread: Callable[[str], tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,26 +424,29 @@ class KeywordIndex:
                 return False
         return True
 
-    def spread(self, word: str, readers: Collection[str] | None = None) -> float:
-        """The share of the documents ``readers`` may read (of a chunk) that say ``word``:
-        that hold each of its stems, as :meth:`mentions` reads them."""
+    def spread(self, word: str, readers: Collection[str] | None = None) -> tuple[int, int]:
+        """How many of the documents ``readers`` may read (of a chunk) say ``word``, that
+        is hold each of its stems as :meth:`mentions` reads them, and how many they may
+        read."""
         scope = self._scope(readers)
-        readable = self._source_of if scope.chunks is None else self._source_of[scope.chunks]
-        documents = len(np.unique(readable))
+        if scope.chunks is None:
+            documents = len(self._source_code)
+        else:
+            documents = len(np.unique(self._source_of[scope.chunks]))
         terms = self._joined(tokenize(word), scope, set(words(word)))
         if not documents or not terms:
-            return 0.0
+            return 0, documents
         saying: set[int] | None = None
         for term in terms:
             column = self._column.get(term)
             if column is None:
-                return 0.0
+                return 0, documents
             rows = self._rows[self._indptr[column] : self._indptr[column + 1]]
             if scope.chunks is not None:
                 rows = rows[scope.chunks[rows]]
             found = set(np.unique(self._source_of[rows]).tolist())
             saying = found if saying is None else saying & found
-        return len(saying or ()) / documents
+        return len(saying or ()), documents
 
     def _held(self, stem: str, scope: _Scope) -> bool:
         column = self._column.get(stem)

@@ -205,7 +205,7 @@ def test_a_document_mentions_a_word_a_chunk_of_it_the_reader_may_read_holds() ->
     assert not index.mentions("/d/other.docx", "Acme")
 
 
-def test_a_words_spread_is_the_share_of_the_readers_documents_that_say_it() -> None:
+def test_a_words_spread_is_how_many_of_the_readers_documents_say_it() -> None:
     records: list[Record] = [
         ("a1", "/d/acme.docx", "Halvorsen & Pike and Acme Logistics", ["everyone"]),
         ("a2", "/d/acme.docx", "a monthly retainer", ["everyone"]),
@@ -214,11 +214,11 @@ def test_a_words_spread_is_the_share_of_the_readers_documents_that_say_it() -> N
         ("s1", "/d/secret.docx", "Acme takeover", ["group:board"]),
     ]
     index = KeywordIndex.build(records, 1)
-    assert index.spread("Halvorsen", ["everyone"]) == 2 / 3
-    assert index.spread("Acme", ["everyone"]) == 1 / 3  # the board's document is not theirs
-    assert index.spread("Acme", ["everyone", "group:board"]) == 2 / 4
-    assert index.spread("Acme") == 2 / 4
-    assert index.spread("Manchester") == 0.0
+    assert index.spread("Halvorsen", ["everyone"]) == (2, 3)
+    assert index.spread("Acme", ["everyone"]) == (1, 3)  # the board's document is not theirs
+    assert index.spread("Acme", ["everyone", "group:board"]) == (2, 4)
+    assert index.spread("Acme") == (2, 4)
+    assert index.spread("Manchester") == (0, 4)
 
 
 def test_equal_scores_rank_by_id_whatever_the_build_order() -> None:
