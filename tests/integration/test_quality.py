@@ -112,6 +112,22 @@ def test_naming_the_organisation_itself_is_no_near_miss(
     assert not answer.refused, question
 
 
+@pytest.mark.parametrize("mode", ["extractive", "generative", "auto"])
+def test_an_answer_about_another_named_thing_is_refused_in_every_mode(
+    assistant: Assistant, mode: str
+) -> None:
+    """The office list has no Manchester row, and a board email about the new office
+    ranks first: whatever the mode, no model runs and nothing is quoted."""
+    stream = assistant.ask_stream(
+        "what's the phone number for the Manchester office?", answer_mode=mode
+    )
+    events = list(stream)
+    assert not [e for e in events if isinstance(e, Token)], "the model wrote nothing"
+    answer = stream.answer
+    assert "generation_s" not in answer.timings
+    assert answer.refused and answer.text == REFUSAL and answer.citations == []
+
+
 def test_unanswerable_question_is_refused_without_the_model(assistant: Assistant) -> None:
     stream = assistant.ask_stream("What is the capital of Australia?")
     events = list(stream)
