@@ -33,7 +33,6 @@ from rag.answer.verify import Thresholds, Verification, verify
 from rag.config import AnswerMode, RetrievalMode, Settings
 from rag.errors import ModelError
 from rag.retrieval.hybrid import Passage
-from rag.retrieval.keyword import Vocabulary
 from rag.text import strip_markers
 
 if TYPE_CHECKING:
@@ -74,8 +73,6 @@ class AnswerPipeline:
         self.embedder = collection.embedder
         self._generator = generator
         self._thresholds = Thresholds(settings.support_threshold, settings.weak_threshold)
-        self._vocabulary: Vocabulary | None = None
-        self._extracted: Verification | None = None
 
     def run(self, q: Question, readers: Collection[str] | None) -> Iterator[Event]:
         """The events of answering ``q`` from what ``readers`` (None: anyone) may read."""
@@ -93,13 +90,16 @@ class AnswerPipeline:
         if relevance(query, passages, vocabulary, self.embedder) < s.min_relevance:
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return
-        self._vocabulary = vocabulary
-        self._extracted = None  # this question's, not an earlier one's
-        # The sentences an extractive answer would quote must be about what was asked,
-        # as the gate asks of the top passage: in every mode, so that whether a question
-        # is refused never depends on the mode.
-        follow_up = q.text if q.text != query else None
-        extracted = self._extract(query, passages, follow_up)
+        # Found once: auto's draft and any fallback quote the same sentences. What they
+        # quote must be about what was asked, as the gate asks of the top passage: in
+        # every mode, so that whether a question is refused never depends on the mode.
+        extracted = extractive_answer(
+            query,
+            passages,
+            self.embedder,
+            weigh=vocabulary.weights,
+            follow_up=q.text if q.text != query else None,
+        )
         quoted = [passages[n - 1] for c in extracted.sentences for n in c.citations]
         said = " ".join(c.text for c in extracted.sentences)
         timings["extract_s"] = extracted.seconds
@@ -108,15 +108,16 @@ class AnswerPipeline:
             return
         mode = q.answer_mode or s.answer_mode
         if mode == "extractive":
-            yield Done(self._extractive(query, passages, timings, latest=q.text))
+            yield Done(self._extractive(query, passages, extracted, timings))
             return
-        yield from self._generate(q, query, passages, timings, mode)
+        yield from self._generate(q, query, passages, extracted, timings, mode)
 
     def _generate(
         self,
         q: Question,
         query: str,
         passages: list[Passage],
+        extracted: Verification,
         timings: dict[str, float],
         mode: AnswerMode,
     ) -> Iterator[Event]:
@@ -135,7 +136,7 @@ class AnswerPipeline:
         if mode == "auto":
             # The passages' own words at once; the model's answer replaces them only once
             # it is checked and kept, so no unsupported text is ever on the screen.
-            draft = self._extractive(query, passages, timings, latest=q.text)
+            draft = self._extractive(query, passages, extracted, timings)
             if not draft.refused:
                 yield Draft(draft)
         raw: list[str] = []
@@ -156,7 +157,7 @@ class AnswerPipeline:
                     yield Token(piece)
         except ModelError as exc:
             note = f"The model could not answer ({exc}); showing the passages' own words instead."
-            fallback = self._extractive(query, passages, timings, note, latest=q.text)
+            fallback = self._extractive(query, passages, extracted, timings, note)
             fallback.model_error = str(exc)
             yield Done(fallback)
             return
@@ -165,7 +166,7 @@ class AnswerPipeline:
         if answer.refused:
             yield Done(answer)
             return
-        yield Done(self._checked(q, query, answer, passages, mode, draft))
+        yield Done(self._checked(q, query, answer, passages, extracted, mode, draft))
 
     def _checked(
         self,
@@ -173,6 +174,7 @@ class AnswerPipeline:
         query: str,
         answer: Answer,
         passages: list[Passage],
+        extracted: Verification,
         mode: AnswerMode,
         draft: Answer | None = None,
     ) -> Answer:
@@ -192,7 +194,7 @@ class AnswerPipeline:
                 fallback = draft
                 fallback.note = note
             else:
-                fallback = self._extractive(query, passages, answer.timings, note, latest=q.text)
+                fallback = self._extractive(query, passages, extracted, answer.timings, note)
             fallback.model_text = answer.text
             return fallback
         if mode == "auto" and draft is not None and not draft.refused:
@@ -210,35 +212,16 @@ class AnswerPipeline:
         strict = s.strict if q.strict is None else q.strict
         return verified_answer(answer, checked, "generative", strict)
 
-    def _extract(
-        self, question: str, passages: list[Passage], follow_up: str | None
-    ) -> Verification:
-        """The extractive answer's sentences: found once per question (the gate's check,
-        auto's draft and any fallback quote the same ones)."""
-        if self._extracted is None:
-            vocabulary = self._vocabulary
-            self._extracted = extractive_answer(
-                question,
-                passages,
-                self.embedder,
-                weigh=vocabulary.weights if vocabulary is not None else None,
-                follow_up=follow_up,
-            )
-        return self._extracted
-
     def _extractive(
         self,
         question: str,
         passages: list[Passage],
+        extracted: Verification,
         timings: dict[str, float],
         note: str = "",
-        latest: str | None = None,
     ) -> Answer:
-        """The passages' own best sentences for ``question`` (the query retrieved with);
-        ``latest``: the question as asked, when it was a follow-up folded into it."""
-        follow_up = latest if latest and latest != question else None
-        extracted = self._extract(question, passages, follow_up)
-        timings["extract_s"] = extracted.seconds
+        """The passages' own best sentences for ``question`` (the query retrieved with),
+        ``extracted`` from them, as an answer."""
         if not extracted.sentences:
             return Answer(question, REFUSAL, True, passages, [], timings, mode="extractive")
         base = Answer(question, extracted.text(), False, passages, [], timings)
