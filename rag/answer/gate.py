@@ -168,7 +168,8 @@ def off_subject(
     names it does not list."""
     if not quoted or any(_THE_REST.search(p.text) for p in quoted):
         return False
-    asked = {t.lower() for t in specific_terms(question)}
+    terms = specific_terms(question)
+    asked = {t.lower() for t in terms}
     if said is not None and not {t.lower() for t in specific_terms(said)} - asked:
         return False  # it names nothing else: not another thing of the kind asked about
     return any(
@@ -178,7 +179,7 @@ def off_subject(
             and not any(_written_longer(word, p.text.lower()) for word in name)
             for p in quoted
         )
-        for name in _names(question, specific_terms(question))
+        for name in _names(question, terms)
         if vocabulary.unseen(name) != name  # never mentioned anywhere: NEAR_MISS's
         and not all(_everywhere(word, vocabulary) for word in name)
     )

@@ -317,7 +317,7 @@ class KeywordIndex:
         scope = self._scope(readers)
         if scope.n == 0:
             return []
-        scores = self._scores(self._joined(tokenize(query), scope, set(words(query))), scope)
+        scores = self._scores(self._read(query, scope), scope)
         keep = scores > 0
         if scope.chunks is not None:
             keep &= scope.chunks
@@ -377,7 +377,7 @@ class KeywordIndex:
         a question is refused never depends on what other documents say.
         """
         scope = self._scope(readers)
-        terms = set(self._joined(tokenize(query), scope, set(words(query)))) - _question_terms()
+        terms = set(self._read(query, scope)) - _question_terms()
         if not terms:
             return 1.0
         present = {t for text in texts for t in tokenize(text)}
@@ -396,33 +396,14 @@ class KeywordIndex:
     def unseen(self, terms: Sequence[str], readers: Collection[str] | None = None) -> list[str]:
         """The ``terms`` (words, names) with a stem no chunk ``readers`` may read contains."""
         scope = self._scope(readers)
-        return [
-            t
-            for t in terms
-            if not all(
-                self._held(s, scope) for s in self._joined(tokenize(t), scope, set(words(t)))
-            )
-        ]
+        return [t for t in terms if not all(self._held(s, scope) for s in self._read(t, scope))]
 
     def mentions(self, source: str, word: str, readers: Collection[str] | None = None) -> bool:
         """Whether a chunk of ``source`` that ``readers`` may read holds each stem of
         ``word`` (as :meth:`search` reads it: "headcount" as "head count")."""
         scope = self._scope(readers)
         code = self._source_code.get(source)
-        terms = self._joined(tokenize(word), scope, set(words(word)))
-        if code is None or not terms:
-            return False
-        for term in terms:
-            column = self._column.get(term)
-            if column is None:
-                return False
-            rows = self._rows[self._indptr[column] : self._indptr[column + 1]]
-            mine = self._source_of[rows] == code
-            if scope.chunks is not None:
-                mine &= scope.chunks[rows]
-            if not mine.any():
-                return False
-        return True
+        return code is not None and code in self._saying(self._read(word, scope), scope)
 
     def spread(self, word: str, readers: Collection[str] | None = None) -> tuple[int, int]:
         """How many of the documents ``readers`` may read (of a chunk) say ``word``, that
@@ -433,20 +414,29 @@ class KeywordIndex:
             documents = len(self._source_code)
         else:
             documents = len(np.unique(self._source_of[scope.chunks]))
-        terms = self._joined(tokenize(word), scope, set(words(word)))
-        if not documents or not terms:
-            return 0, documents
+        return len(self._saying(self._read(word, scope), scope)), documents
+
+    def _saying(self, terms: Sequence[str], scope: _Scope) -> set[int]:
+        """The documents (source codes) in ``scope`` each of whose ``terms`` some chunk of
+        theirs holds; none for no terms."""
         saying: set[int] | None = None
         for term in terms:
             column = self._column.get(term)
             if column is None:
-                return 0, documents
+                return set()
             rows = self._rows[self._indptr[column] : self._indptr[column + 1]]
             if scope.chunks is not None:
                 rows = rows[scope.chunks[rows]]
             found = set(np.unique(self._source_of[rows]).tolist())
             saying = found if saying is None else saying & found
-        return len(saying or ()), documents
+            if not saying:
+                return set()
+        return saying or set()
+
+    def _read(self, text: str, scope: _Scope) -> list[str]:
+        """``text``'s stems as :meth:`search` reads them (see :meth:`_joined`), knowing
+        how its words were written."""
+        return self._joined(tokenize(text), scope, set(words(text)))
 
     def _held(self, stem: str, scope: _Scope) -> bool:
         column = self._column.get(stem)
