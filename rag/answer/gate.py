@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from difflib import SequenceMatcher
+from itertools import pairwise
 
 from rag.answer.facts import spelled_out
 from rag.answer.verify import embed_texts, passage_sentences
 from rag.models.base import Embedder
 from rag.retrieval.hybrid import Passage
-from rag.retrieval.keyword import Vocabulary, tokenize
+from rag.retrieval.keyword import Vocabulary, question_terms, tokenize
 
-__all__ = ["off_subject", "relevance", "specific_terms"]
+__all__ = ["another_kind", "off_subject", "relevance", "specific_terms"]
 
 #: What a question loses when it names something (a product, a place, an identifier)
 #: that no passage the reader may read mentions: a near miss ("innodb_buffer_pool_size"
@@ -68,6 +70,28 @@ _THE_REST = re.compile(
 _ELSEWHERE = re.compile(r"\b(?:rest of the|everywhere else|abroad|overseas)\b", re.IGNORECASE)
 #: A shorter name starts too many words ("Go": "good", "AI": "air") to be read as one.
 _SHORTEST_LONGER = 4
+#: How alike (the cosine of their vectors) the kind of a thing the question asks about
+#: and the kind an answer quotes must be to be one kind said two ways. A question's
+#: "bicycle spaces" and the text's "bike spaces" are 0.93 alike, "recommendation bonus"
+#: and "Employee referral bonus" 0.68, "vacation leave" and "annual leave" 0.66;
+#: "bereavement leave" and "unused annual leave" 0.47, "asbestos survey" and
+#: "Structural survey" 0.30, "sabbatical leave" and "annual leave" 0.55.
+KIND_ALIKE = 0.6
+#: A word this alike in spelling to one the answer writes is that word mistyped
+#: ("annaul leave"), not another kind: a typo's vector is far from the word's.
+_MISTYPED = 0.8
+#: The most words before a noun that are read as naming its kind ("Drone photogrammetry
+#: survey").
+_KIND_WORDS = 3
+#: Words that come before a noun without naming its kind ("a bottle of whisky worth
+#: £80", "a hotel in Paris per night"): prepositions the stop words do not hold.
+_NOT_KINDS = frozenset(
+    """per worth via plus minus versus vs like near unlike within without upon onto toward
+    towards across along among around behind beside besides beyond despite except inside
+    outside past since throughout""".split()
+)
+_PHRASE_TOKEN = re.compile(r"[^\W\d_][\w'’&-]*|\S")
+
 #: The weight of the best single sentence's similarity to the question; the rest is the
 #: IDF-weighted share of the question's terms the top passages hold. A passage's
 #: similarity averages over all it says, so a question one sentence answers in other
@@ -183,6 +207,71 @@ def off_subject(
         if vocabulary.unseen(name) != name  # never mentioned anywhere: NEAR_MISS's
         and not all(_everywhere(word, vocabulary) for word in name)
     )
+
+
+def another_kind(question: str, said: str, vocabulary: Vocabulary, embedder: Embedder) -> bool:
+    """Whether the sentences an answer would quote (``said``) are about another kind of
+    the thing asked about: the question qualifies a noun with a word no chunk the reader
+    may read holds ("bereavement leave", "an asbestos survey", "jury service"), and each
+    time the quoted text qualifies that noun it names a kind less than :data:`KIND_ALIKE`
+    alike ("unused annual leave", "Structural survey", "continuous service"). The
+    documents then say nothing of the kind asked about, only of its neighbours. A name
+    ("CRAC unit"), a possessive ("a doctor's note": whose, not what kind) and a mistyped
+    word ("annaul leave") name no other kind."""
+    asked = _PHRASE_TOKEN.findall(question)
+    quoted = _PHRASE_TOKEN.findall(said)
+    names = {t.lower() for t in specific_terms(said)}
+    for kind, noun in pairwise(asked):
+        if (
+            not _word(kind)
+            or not _word(noun)
+            or kind.lower().endswith(("'s", "’s"))
+            or noun.lower() in _NOT_KINDS
+            or not vocabulary.unseen([kind])
+            or vocabulary.unseen([noun])
+        ):
+            continue
+        written = _kinds_written(noun, quoted, names)
+        if not written or any(
+            SequenceMatcher(None, kind.lower(), word.lower()).ratio() >= _MISTYPED
+            for phrase in written
+            for word in phrase.split()[:-1]
+        ):
+            continue
+        vectors = embed_texts(embedder, [f"{kind} {noun}", *written])
+        if float((vectors[1:] @ vectors[0]).max()) < KIND_ALIKE:
+            return True
+    return False
+
+
+def _word(token: str) -> bool:
+    """Whether ``token`` is a word that says what a text is about (not a stop word, a
+    question word or a number)."""
+    return token[0].isalpha() and bool(set(tokenize(token)) - question_terms())
+
+
+def _kinds_written(noun: str, tokens: Sequence[str], names: set[str]) -> list[str]:
+    """The kinds of ``noun`` that ``tokens`` (a text's) name: each time the text writes
+    the noun after a word that says what it is about, the noun with that word, and with
+    up to :data:`_KIND_WORDS` such words ("annual leave", "paid annual leave")."""
+    wanted = set(tokenize(noun))
+    out: list[str] = []
+    for i, token in enumerate(tokens):
+        if i == 0 or not token[0].isalpha() or set(tokenize(token)) != wanted:
+            continue
+        start = i
+        while (
+            start > 0
+            and i - start < _KIND_WORDS
+            and len(tokens[start - 1]) > 1
+            and _word(tokens[start - 1])
+            and tokens[start - 1].lower() not in names
+            and tokens[start - 1].lower() not in _NOT_KINDS
+        ):
+            start -= 1
+        if start < i:
+            out += [f"{tokens[i - 1]} {token}", " ".join(tokens[start : i + 1])]
+    return list(dict.fromkeys(out))
 
 
 def _written_longer(name: str, written: str) -> bool:

@@ -26,7 +26,7 @@ from rag.answer.cite import CitationStream
 from rag.answer.conversation import standalone_query
 from rag.answer.extract import condense, extractive_answer
 from rag.answer.facts import states_asked
-from rag.answer.gate import off_subject, relevance
+from rag.answer.gate import another_kind, off_subject, relevance
 from rag.answer.prompt import build_messages
 from rag.answer.types import REFUSAL, Answer, Done, Draft, Event, Retrieved, Token
 from rag.answer.verify import Thresholds, Verification, verify
@@ -91,8 +91,10 @@ class AnswerPipeline:
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return
         # Found once: auto's draft and any fallback quote the same sentences. What they
-        # quote must be about what was asked, as the gate asks of the top passage: in
-        # every mode, so that whether a question is refused never depends on the mode.
+        # quote must be about what was asked, as the gate asks of the top passage (the
+        # name asked, and the kind of thing asked: not "Structural survey" for "an
+        # asbestos survey"): in every mode, so that whether a question is refused never
+        # depends on the mode.
         extracted = extractive_answer(
             query,
             passages,
@@ -103,7 +105,9 @@ class AnswerPipeline:
         quoted = [passages[n - 1] for c in extracted.sentences for n in c.citations]
         said = " ".join(c.text for c in extracted.sentences)
         timings["extract_s"] = extracted.seconds
-        if off_subject(query, quoted, vocabulary, said):
+        if off_subject(query, quoted, vocabulary, said) or another_kind(
+            query, said, vocabulary, self.embedder
+        ):
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return
         mode = q.answer_mode or s.answer_mode

@@ -47,7 +47,7 @@ import numpy as np
 from rag.text import stem as stem_each
 from rag.text import stems, words
 
-__all__ = ["KeywordIndex", "Vocabulary", "tokenize"]
+__all__ = ["KeywordIndex", "Vocabulary", "question_terms", "tokenize"]
 
 # Words that say what kind of question it is, not what it is about: they do not
 # count towards whether the passages cover the question.
@@ -104,7 +104,9 @@ def tokenize(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _question_terms() -> frozenset[str]:
+def question_terms() -> frozenset[str]:
+    """The stems of words that ask rather than say what a question is about ("how
+    many", "need", "tell")."""
     return frozenset(tokenize(" ".join(_QUESTION_WORDS)))
 
 
@@ -377,7 +379,7 @@ class KeywordIndex:
         a question is refused never depends on what other documents say.
         """
         scope = self._scope(readers)
-        terms = set(self._read(query, scope)) - _question_terms()
+        terms = set(self._read(query, scope)) - question_terms()
         if not terms:
             return 1.0
         present = {t for text in texts for t in tokenize(text)}

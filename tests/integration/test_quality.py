@@ -72,17 +72,18 @@ def test_relevance_gate_separates_answerable_from_unanswerable(
 
 def test_extractive_answers_hold_the_fact_on_the_right_page(assistant: Assistant) -> None:
     """The answer a person reads, over all 164 questions: measured 0.922 of answers hold
-    the fact, 0.977 cite the right file and 1.000 the right page (issue 13's start: 0.633,
-    0.813 and 0.735), 22 of 36 unanswerable questions and none of 128 answerable ones
+    the fact, 0.984 cite the right file and 1.000 the right page (issue 13's start: 0.633,
+    0.813 and 0.735), 26 of 36 unanswerable questions and none of 128 answerable ones
     are refused, and no sentence that says nothing is labelled supported. Without the check
-    that an answer quotes a document about the name asked, 21 of 36 were refused."""
+    that an answer quotes a document about the name asked, 21 of 36 were refused; without
+    the check that it quotes the kind asked ("bereavement leave", not "annual leave"), 22."""
     from rag.evaluate import evaluate, load_questions
 
     report = evaluate(assistant, load_questions(SAMPLE_DOCS / "qa.jsonl"), "extractive")
     assert report.answer_match >= 0.90, report.answer_match
     assert report.right_file >= 0.96, report.right_file
     assert report.right_page >= 0.95, report.right_page
-    assert report.refusal_recall >= 22 / 36, report.refusal_recall
+    assert report.refusal_recall >= 26 / 36, report.refusal_recall
     assert report.false_refusal_rate <= 1 / 128, report.false_refusal_rate
     assert report.empty_supported == 0
 
@@ -112,15 +113,41 @@ def test_naming_the_organisation_itself_is_no_near_miss(
     assert not answer.refused, question
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many bicycle spaces are there in Bristol?",
+        "How much is the employee recommendation bonus?",
+        "How many days of vacation leave do full-time staff get?",
+        "What was the chiller compressor replacement cost?",
+        "How many days of annaul leave do I get?",
+        "Why didn't the second aircon unit take over?",
+    ],
+)
+def test_a_kind_said_in_other_words_is_answered(assistant: Assistant, question: str) -> None:
+    """No document says "bicycle", "recommendation", "vacation", "chiller", "annaul" or
+    "aircon"; what they say instead ("bike spaces", "referral bonus", "annual leave",
+    "replacement compressor", "CRAC unit") is the kind asked, said in other words."""
+    answer = assistant.ask(question, answer_mode="extractive")
+    assert not answer.refused, question
+
+
 @pytest.mark.parametrize("mode", ["extractive", "generative", "auto"])
-def test_an_answer_about_another_named_thing_is_refused_in_every_mode(
-    assistant: Assistant, mode: str
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what's the phone number for the Manchester office?",
+        "How many days of compassionate leave do we get?",
+    ],
+)
+def test_an_answer_about_another_thing_is_refused_in_every_mode(
+    assistant: Assistant, question: str, mode: str
 ) -> None:
     """The office list has no Manchester row, and a board email about the new office
-    ranks first: whatever the mode, no model runs and nothing is quoted."""
-    stream = assistant.ask_stream(
-        "what's the phone number for the Manchester office?", answer_mode=mode
-    )
+    ranks first; the handbook names annual, parental and unpaid leave, and no
+    compassionate leave. Whatever the mode, no model runs and nothing is quoted (both
+    were answered before: a Leeds phone number, and 25 days of annual leave)."""
+    stream = assistant.ask_stream(question, answer_mode=mode)
     events = list(stream)
     assert not [e for e in events if isinstance(e, Token)], "the model wrote nothing"
     answer = stream.answer

@@ -13,9 +13,11 @@ from rag.answer.gate import (
     EVERYWHERE,
     EVERYWHERE_LEAST,
     IDENTIFIER_MISS,
+    KIND_ALIKE,
     NAME_MISS,
     NEAR_MISS,
     SENTENCE,
+    another_kind,
     off_subject,
     relevance,
     specific_terms,
@@ -270,3 +272,68 @@ def test_a_short_name_is_not_read_as_the_start_of_a_longer_word() -> None:
     known = _vocabulary({"go", "libpq"}, 0.6, documents)
     plain = relevance("Is there a client library?", [page], known, embedder)
     assert relevance("Is there a Go client library?", [page], known, embedder) < plain
+
+
+class _Kinds:
+    """The asked kind points one way; each phrase of ``alike`` is that cosine from it."""
+
+    def __init__(self, alike: dict[str, float]) -> None:
+        self.alike = alike
+        self.name = f"fake-kinds-{id(self)}"  # embed_texts caches by name and text
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        cosines = [self.alike.get(text, 1.0) for text in texts]
+        return np.array([[cos, (1 - cos**2) ** 0.5] for cos in cosines])
+
+
+def test_an_answer_about_another_kind_of_the_thing_asked_is_refused() -> None:
+    """The price list has no asbestos survey: its structural survey is another kind of
+    survey, and "asbestos" is in no document. A kind the documents name is for the
+    search and the gate to find, not this check."""
+    question = "What do we charge for an asbestos survey?"
+    said = "Service code: SE-101; Service: Structural survey; Unit: per day; Price GBP: 950"
+    embedder = _Kinds({"Structural survey": 0.30})
+    assert another_kind(question, said, _vocabulary({"survey", "structural"}), embedder)
+    seen = _vocabulary({"survey", "structural", "asbestos"})
+    assert not another_kind(question, said, seen, embedder)
+    unqualified = "Every survey is charged per day."
+    assert not another_kind(question, unqualified, _vocabulary({"survey"}), embedder)
+
+
+@pytest.mark.parametrize(("cosine", "refused"), [(KIND_ALIKE - 0.01, True), (KIND_ALIKE, False)])
+def test_a_kind_said_in_other_words_is_the_kind_asked(cosine: float, refused: bool) -> None:
+    """ "bicycle spaces" for the FAQ's "bike spaces" (0.93 alike), "vacation leave" for
+    "annual leave" (0.66): the most alike of the kinds quoted, in one word or up to
+    three, decides."""
+    question = "How many days of vacation leave do I get?"
+    said = "You get 25 days of paid annual leave; unused annual leave may be carried over."
+    embedder = _Kinds(
+        {"annual leave": cosine - 0.05, "paid annual leave": cosine, "unused annual leave": 0.2}
+    )
+    known = _vocabulary({"leave", "annual", "paid", "unused"})
+    assert another_kind(question, said, known, embedder) is refused
+
+
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        ("Why didn't the second aircon unit take over?", "A compressor in CRAC unit 2 failed."),
+        ("Do I need a doctor's note when I am off sick?", "You need a fit note from your GP."),
+        ("How many days of annaul leave do I get?", "You get 25 days of annual leave."),
+        ("Do I declare a bottle of whisky worth £80?", "Hospitality worth more than £50."),
+        ("How many days of jury service do I get?", "Leave: 25 days. Service: continuous."),
+    ],
+)
+def test_a_name_a_possessive_a_typo_or_a_preposition_is_no_other_kind(
+    question: str, said: str
+) -> None:
+    """ "CRAC unit" names a unit (what it stands for is unknown here), "a doctor's
+    note" says whose note, not what kind, "annaul" is "annual" mistyped, "worth" is
+    not a noun, and a kind written across punctuation is not a kind of the noun."""
+    embedder = _Kinds({})
+    known = _vocabulary({"unit", "crac", "note", "fit", "leave", "annual", "worth", "service"})
+    embedder.alike = {
+        p: 0.1 for p in ["CRAC unit", "fit note", "annual leave", "continuous service"]
+    }
+    embedder.alike |= {"Hospitality worth": 0.1, "days. Service": 0.1}
+    assert not another_kind(question, said, known, embedder)
