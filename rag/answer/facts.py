@@ -288,12 +288,21 @@ _AMOUNT = re.compile(
 )
 
 
-def numbers(text: str) -> list[float]:
+def numbers(text: str, years: bool = True) -> list[float]:
     """The amounts in ``text``, as people write them: "£60,000", "120k", "five grand",
-    "1.2k", "5 mil", "a quarter of a million" (thousands separators dropped)."""
+    "1.2k", "5 mil", "a quarter of a million" (thousands separators dropped).
+    ``years=False`` leaves out a year ("the 2026 price list"): four digits from 1900 to
+    2099 with no currency sign before them and no scale after."""
     out = []
     for m in _AMOUNT.finditer(text):
         raw, scale = m.group("num").lower(), (m.group("scale") or "").lower()
+        if (
+            not years
+            and not scale
+            and _YEAR.fullmatch(raw)
+            and not _CURRENCY.search(text[: m.start()])
+        ):
+            continue
         if raw in _WORD_NUMBERS:
             if not scale and raw in ("a", "an", "half", "quarter"):
                 continue  # "a" alone is no number
@@ -307,6 +316,8 @@ def numbers(text: str) -> list[float]:
     return out
 
 
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_CURRENCY = re.compile(r"[£$€]\s*$")
 _LOWER = re.compile(r"\b(?:over|more than|above|at least|from|exceeding|min(?:imum)?)\b", re.I)
 _UPPER = re.compile(r"\b(?:under|less than|below|up to|no more than|max(?:imum)?|to)\b", re.I)
 
@@ -314,8 +325,9 @@ _UPPER = re.compile(r"\b(?:under|less than|below|up to|no more than|max(?:imum)?
 def brackets(text: str, question: str) -> bool:
     """Whether ``text`` states a range or a bound that holds an amount of the question:
     the tier row "from 25000 to 99999" for "if they spend £60,000", "Over £5,000" for
-    "over five grand", "£1,000 to £5,000" for "a £1.2k claim"."""
-    asked = [n for n in numbers(question) if n >= 10]
+    "over five grand", "£1,000 to £5,000" for "a £1.2k claim". A year the question names
+    is no amount: "the 2026 price list" is not within "0 to 24999"."""
+    asked = [n for n in numbers(question, years=False) if n >= 10]
     if not asked:
         return False
     lowest: list[float] = []  # bounds stated one to a clause: a table row's "from" and

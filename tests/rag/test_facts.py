@@ -65,6 +65,16 @@ def test_a_table_row_holds_an_amount_only_between_its_from_and_to_cells() -> Non
     assert not brackets("Claims over £5,000 need a director's approval.", "a £1,200 claim")
 
 
+def test_a_year_the_question_names_is_no_amount_in_a_range() -> None:
+    """ "the 2026 price list" picked the price list's "up to 10,000 m2" row and the
+    discount tier "from 0 to 24999" over the structural survey row asked about."""
+    question = "What is the structural survey price in the 2026 price list?"
+    assert not brackets(TIERS[0], question)
+    assert not brackets("Warehouse condition survey (up to 10,000 m2)", question)
+    assert brackets(TIERS[0], "a client spends £2026 a year - what discount?")
+    assert brackets(TIERS[1], "a client spends 60k in 2026 - what discount?")
+
+
 def test_negation_counts_against_a_sentence_unless_the_question_is_yes_or_no() -> None:
     day_trip = "Day trips without an overnight stay may claim meal costs up to £15."
     assert negates(day_trip, "What is the meal allowance on an overnight trip?")
