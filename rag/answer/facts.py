@@ -291,8 +291,9 @@ _AMOUNT = re.compile(
 def numbers(text: str, years: bool = True) -> list[float]:
     """The amounts in ``text``, as people write them: "£60,000", "120k", "five grand",
     "1.2k", "5 mil", "a quarter of a million" (thousands separators dropped).
-    ``years=False`` leaves out a year ("the 2026 price list"): four digits from 1900 to
-    2099 with no currency sign before them and no scale after."""
+    ``years=False`` leaves out a year: four digits from 1900 to 2099 after a word that
+    comes before years ("the 2026 price list", "in 2026", "Q2 2026", "March 2027"), not
+    an amount ("a claim of 2000 pounds", "spend 2000 a year")."""
     out = []
     for m in _AMOUNT.finditer(text):
         raw, scale = m.group("num").lower(), (m.group("scale") or "").lower()
@@ -300,7 +301,7 @@ def numbers(text: str, years: bool = True) -> list[float]:
             not years
             and not scale
             and _YEAR.fullmatch(raw)
-            and not _CURRENCY.search(text[: m.start()])
+            and _BEFORE_YEAR.search(text[: m.start()])
         ):
             continue
         if raw in _WORD_NUMBERS:
@@ -317,7 +318,10 @@ def numbers(text: str, years: bool = True) -> list[float]:
 
 
 _YEAR = re.compile(r"(?:19|20)\d\d")
-_CURRENCY = re.compile(r"[£$€]\s*$")
+_BEFORE_YEAR = re.compile(
+    rf"\b(?:in|the|since|during|until|before|after|by|fy|q[1-4]|h[12]|(?:{_MONTHS})[a-z]*)\s*$",
+    re.I,
+)
 _LOWER = re.compile(r"\b(?:over|more than|above|at least|from|exceeding|min(?:imum)?)\b", re.I)
 _UPPER = re.compile(r"\b(?:under|less than|below|up to|no more than|max(?:imum)?|to)\b", re.I)
 

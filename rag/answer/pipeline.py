@@ -94,7 +94,9 @@ class AnswerPipeline:
         # quote must be about what was asked, as the gate asks of the top passage (the
         # name asked, and the kind of thing asked: not "Structural survey" for "an
         # asbestos survey"): in every mode, so that whether a question is refused never
-        # depends on the mode.
+        # depends on the mode. The kind is read from the question as asked: a follow-up
+        # folded into the one before it ("and annual leave?" after a refused
+        # "compassionate leave?") asks about its own kind, not the earlier one's.
         extracted = extractive_answer(
             query,
             passages,
@@ -106,7 +108,7 @@ class AnswerPipeline:
         said = " ".join(c.text for c in extracted.sentences)
         timings["extract_s"] = extracted.seconds
         if off_subject(query, quoted, vocabulary, said) or another_kind(
-            query, said, vocabulary, self.embedder
+            q.text, said, vocabulary, self.embedder
         ):
             yield Done(Answer(q.text, REFUSAL, True, passages, [], timings))
             return

@@ -73,6 +73,11 @@ def test_a_year_the_question_names_is_no_amount_in_a_range() -> None:
     assert not brackets("Warehouse condition survey (up to 10,000 m2)", question)
     assert brackets(TIERS[0], "a client spends £2026 a year - what discount?")
     assert brackets(TIERS[1], "a client spends 60k in 2026 - what discount?")
+    # a sum written without its sign is still a sum ("2000 pounds", "a claim of 1950")
+    approval = "Total value of claim or booking: £1,000 to £5,000; Who approves: Finance Director"
+    assert brackets(approval, "Who approves an expense claim of 2000 pounds?")
+    assert brackets(approval, "Who approves a claim of 1950?")
+    assert brackets(TIERS[0], "What discount does a client get if they spend 2000 a year?")
 
 
 def test_negation_counts_against_a_sentence_unless_the_question_is_yes_or_no() -> None:
