@@ -120,7 +120,8 @@ def specific_terms(question: str) -> list[str]:
     out = []
     for m in _TOKEN.finditer(question):
         word = m.group()
-        at_start = bool(_SENTENCE_START.search(question[: m.start()]))
+        # what comes just before it: the whole prefix made this quadratic in the length
+        at_start = bool(_SENTENCE_START.search(question[max(0, m.start() - 64) : m.start()]))
         if len(word) < 2 or not tokenize(word):
             continue
         if (
