@@ -253,11 +253,12 @@ def kinds_alike(
             for word in phrase.split()
         ):
             continue
-        mine = _kinds_written(noun, asked[: i + 1], names)
+        # the asked kind as the quoted ones are read: "kind noun" and its longer runs
+        mine = [own for own, _ in _kinds_written(noun, asked[: i + 1], names)]
         pairs = [
             (f"{own} {' '.join(asked[i + 1 : i + 1 + more])}".strip(), theirs)
             for theirs, more in written
-            for own, _ in [(f"{kind} {noun}", 0), *mine]
+            for own in mine
         ]
         texts = list(dict.fromkeys(t for pair in pairs for t in pair))
         vectors = dict(zip(texts, embed_texts(embedder, texts), strict=True))
