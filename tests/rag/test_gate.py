@@ -4,6 +4,7 @@ are measured in tests/integration/test_quality.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import count
 
 import numpy as np
 import pytest
@@ -274,12 +275,17 @@ def test_a_short_name_is_not_read_as_the_start_of_a_longer_word() -> None:
     assert relevance("Is there a Go client library?", [page], known, embedder) < plain
 
 
+_KINDS_MADE = count()
+
+
 class _Kinds:
     """The asked kind points one way; each phrase of ``alike`` is that cosine from it."""
 
     def __init__(self, alike: dict[str, float]) -> None:
         self.alike = alike
-        self.name = f"fake-kinds-{id(self)}"  # embed_texts caches by name and text
+        # embed_texts caches by name and text: a name of its own for each (an id() can
+        # be reused once the object before is gone, and its vectors with it)
+        self.name = f"fake-kinds-{next(_KINDS_MADE)}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         cosines = [self.alike.get(text, 1.0) for text in texts]
